@@ -1,0 +1,35 @@
+# Every target installs what it needs into the project (bin/, .venv/,
+# node_modules/), so a fresh clone needs only Go, Python 3 and Node.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+GO          ?= go
+BIN         := $(CURDIR)/bin
+STATICCHECK := $(BIN)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: test
+test: test-go ## the whole suite
+
+.PHONY: test-go
+test-go: ## unit, conformance and property tests of the Go module, with the race detector
+	$(GO) test -race -count=1 ./...
+
+.PHONY: bench
+bench: ## engine benchmarks (BenchmarkAnchorWrite/Read) with allocations
+	$(GO) test -run '^$$' -bench 'BenchmarkAnchor' -benchmem -count=1 ./pkg/spreadsheet/
+
+.PHONY: lint
+lint: $(STATICCHECK) ## gofmt check, go vet, staticcheck
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -1,0 +1,3 @@
+module github.com/sheetlog/sheetlog
+
+go 1.26

@@ -1,0 +1,110 @@
+// Package awsschema is the one definition of the AWS resources' data
+// layout: the DynamoDB table of event logs (keys, attributes, indexes,
+// stream), the stream filter that wakes the workflow Lambda, and the S3 key
+// layout of blobs. The DynamoDB and S3 adapters, the CDK stack (infra/cdk)
+// and the end-to-end harness all read it from here, so the table a test
+// creates cannot drift from the table the stack deploys.
+//
+// It depends on nothing but the standard library, so the CDK module can
+// import it without pulling in the AWS SDK.
+package awsschema
+
+import "encoding/json"
+
+// Attribute names of the event log table.
+const (
+	// AttrSheet is the partition key: the sheet id (S).
+	AttrSheet = "sheet"
+	// AttrSeq is the sort key: the entry's sequence id (N).
+	AttrSeq = "seq"
+
+	// Metadata attributes are top-level strings (S) so that stream
+	// filters can match on their existence.
+	AttrPending  = "pending"
+	AttrSnapshot = "snapshot"
+	AttrHistory  = "history"
+	// AttrPendingSince is the time pending was set, in Unix milliseconds
+	// (N); the sort key of the pending index.
+	AttrPendingSince = "pendingSince"
+)
+
+// AttributeType is a DynamoDB scalar key type.
+type AttributeType string
+
+const (
+	String AttributeType = "S"
+	Number AttributeType = "N"
+)
+
+// Key is one key attribute.
+type Key struct {
+	Name string
+	Type AttributeType
+}
+
+// Index is a global secondary index.
+type Index struct {
+	Name         string
+	PartitionKey Key
+	SortKey      Key
+	// Projection is "KEYS_ONLY", "INCLUDE" or "ALL".
+	Projection string
+	// NonKeyAttributes are projected when Projection is "INCLUDE".
+	NonKeyAttributes []string
+}
+
+// Table describes the event log table.
+type Table struct {
+	PartitionKey Key
+	SortKey      Key
+	Indexes      []Index
+	// StreamView is the DynamoDB stream view type.
+	StreamView string
+	// BillingMode is "PAY_PER_REQUEST": the table costs nothing at rest
+	// but storage.
+	BillingMode string
+}
+
+// PendingIndexName is the sparse index of entries whose pending attribute
+// is set: only those items carry its partition key, so the index holds
+// exactly the outstanding workflows of every sheet and the sweeper finds
+// them without a table scan.
+const PendingIndexName = "pending-by-age"
+
+// EventLogTable is the event log table shared by all sheets.
+var EventLogTable = Table{
+	PartitionKey: Key{AttrSheet, String},
+	SortKey:      Key{AttrSeq, Number},
+	Indexes: []Index{{
+		Name:         PendingIndexName,
+		PartitionKey: Key{AttrPending, String},
+		SortKey:      Key{AttrPendingSince, Number},
+		Projection:   "KEYS_ONLY",
+	}},
+	StreamView:  "NEW_AND_OLD_IMAGES",
+	BillingMode: "PAY_PER_REQUEST",
+}
+
+// StreamFilterPattern is the event source mapping filter on the table's
+// stream: only records whose new image has a pending attribute reach the
+// workflow Lambda. Existence of a string attribute is the robust match
+// (numeric and boolean matches have known pitfalls).
+//
+// The CDK stack builds the same pattern with the CDK filter helpers and
+// its tests assert that the synthesized pattern equals this JSON; the
+// local event source mapping of the end-to-end harness evaluates this JSON.
+const StreamFilterPattern = `{"dynamodb":{"NewImage":{"pending":[{"exists":true}]}}}`
+
+// StreamFilter returns StreamFilterPattern decoded.
+func StreamFilter() map[string]any {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(StreamFilterPattern), &m); err != nil {
+		panic("awsschema: StreamFilterPattern is not JSON: " + err.Error())
+	}
+	return m
+}
+
+// BlobPrefix is the S3 key prefix of one sheet's blobs: every key of the
+// sheet starts with it, and no other sheet's key does (sheet ids cannot
+// contain "/").
+func BlobPrefix(sheet string) string { return "sheets/" + sheet + "/" }

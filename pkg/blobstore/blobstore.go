@@ -1,0 +1,126 @@
+// Package blobstore defines the blob store contract: byte blobs in a tree
+// of directories, one root directory per spreadsheet, listed in pages with
+// opaque continuation tokens.
+//
+// Implementations return the errors of package errs: InvalidBlobNameError,
+// BlobWrongKindError, NoContinuationError and StorageError (status 404 for
+// a missing blob).
+package blobstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/sheetlog/sheetlog/pkg/errs"
+)
+
+// MaxNameLen is the longest valid blob or directory name.
+const MaxNameLen = 100
+
+// Page is one reply of BlobDir.Query.
+type Page struct {
+	// Blobs and Dirs name the blobs and the non-empty sub-directories of
+	// the directory. Their order is unspecified.
+	Blobs []string
+	Dirs  []string
+	// Continuation is empty on the last page; otherwise pass it back to
+	// Query for the next one.
+	Continuation string
+}
+
+// BlobDir is one directory of a blob store. Implementations are safe for
+// concurrent use.
+type BlobDir interface {
+	// ReadBlob returns the blob's bytes. A missing blob is a
+	// *errs.StorageError with StatusCode 404; a directory is a
+	// *errs.BlobWrongKindError.
+	ReadBlob(ctx context.Context, name string) ([]byte, error)
+	// WriteBlob creates or replaces a blob. The store keeps its own copy
+	// of data. A directory of that name is a *errs.BlobWrongKindError.
+	WriteBlob(ctx context.Context, name string, data []byte) error
+	// RemoveBlob removes a blob; removing a missing one succeeds. A
+	// directory is a *errs.BlobWrongKindError.
+	RemoveBlob(ctx context.Context, name string) error
+	// GetDir returns a sub-directory, created on demand (nothing is
+	// written until a blob is). A blob of that name is a
+	// *errs.BlobWrongKindError.
+	GetDir(ctx context.Context, name string) (BlobDir, error)
+	// Query lists blobs and non-empty sub-directories, one page at a
+	// time. Pass "" for the first page. A token from another directory,
+	// or a tampered one, is a *errs.NoContinuationError; repeating a token
+	// returns the same page again or fails the same way.
+	Query(ctx context.Context, continuation string) (Page, error)
+	// RemoveAll removes the directory and everything under it. The
+	// BlobDir stays usable, as an empty directory.
+	RemoveAll(ctx context.Context) error
+}
+
+// Copier is an optional capability of a BlobDir: copying a blob from
+// another directory of the same store without moving its bytes through
+// the caller (S3 CopyObject, a shared buffer in memory, a hard link on
+// disk). Use Copy, which falls back to read and write.
+type Copier interface {
+	// CopyBlob copies src/srcName to dstName in the receiver. It returns
+	// ErrCopyUnsupported when src belongs to another store or the copy
+	// cannot be done server-side; then nothing was written.
+	CopyBlob(ctx context.Context, dstName string, src BlobDir, srcName string) error
+}
+
+// ErrCopyUnsupported is returned by Copier.CopyBlob when it cannot copy
+// between the given directories.
+var ErrCopyUnsupported = errors.New("blobstore: server-side copy not supported between these directories")
+
+// Copy copies src/srcName to dst/dstName, server-side when dst implements
+// Copier and accepts src, otherwise by reading and writing the bytes.
+func Copy(ctx context.Context, dst BlobDir, dstName string, src BlobDir, srcName string) error {
+	if c, ok := dst.(Copier); ok {
+		err := c.CopyBlob(ctx, dstName, src, srcName)
+		if !errors.Is(err, ErrCopyUnsupported) {
+			return err
+		}
+	}
+	b, err := src.ReadBlob(ctx, srcName)
+	if err != nil {
+		return err
+	}
+	return dst.WriteBlob(ctx, dstName, b)
+}
+
+// Store opens the root directory of any sheet. Sheet ids are checked with
+// sheetid.Validate; the roots of two sheets never share a blob.
+type Store interface {
+	Sheet(sheet string) (BlobDir, error)
+}
+
+// ValidateName checks a blob or directory name: 1 to 100 characters, no
+// "/", no NUL or other control character, not "." or "..". The error is an
+// *errs.InvalidBlobNameError.
+func ValidateName(name string) error {
+	bad := func(why string) error {
+		return &errs.InvalidBlobNameError{Name: name, Message: fmt.Sprintf("invalid blob name %q: %s", name, why)}
+	}
+	if name == "" {
+		return bad("empty")
+	}
+	if n := len([]rune(name)); n > MaxNameLen {
+		return bad(fmt.Sprintf("%d characters long, at most %d are allowed", n, MaxNameLen))
+	}
+	if name == "." || name == ".." {
+		return bad("reserved")
+	}
+	// Every backend must store the same key, so a name must be valid text.
+	if !utf8.ValidString(name) {
+		return bad("not valid UTF-8")
+	}
+	for _, r := range name {
+		switch {
+		case r == '/':
+			return bad(`contains "/"`)
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return bad("contains a control character")
+		}
+	}
+	return nil
+}
