@@ -14,9 +14,6 @@ STATICCHECK_VERSION := v0.8.2
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-.PHONY: test
-test: test-go ## the whole suite
-
 .PHONY: test-go
 test-go: ## unit, conformance and property tests of the Go module, with the race detector
 	$(GO) test -race -count=1 ./...
@@ -33,3 +30,11 @@ lint: $(STATICCHECK) ## gofmt check, go vet, staticcheck
 
 $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# Each part of the project adds its own targets in mk/<part>.mk and lists in
+# TEST_TARGETS the ones `make test` must run.
+TEST_TARGETS :=
+-include mk/*.mk
+
+.PHONY: test
+test: test-go $(TEST_TARGETS) ## the whole suite (Go tests, then every part's own suite)
