@@ -108,3 +108,28 @@ func StreamFilter() map[string]any {
 // sheet starts with it, and no other sheet's key does (sheet ids cannot
 // contain "/").
 func BlobPrefix(sheet string) string { return "sheets/" + sheet + "/" }
+
+// Environment variables of the Lambda functions, set by the CDK stack and
+// by the end-to-end harness.
+const (
+	// EnvTable is the event log table name.
+	EnvTable = "SHEETLOG_TABLE"
+	// EnvBucket is the blob bucket name.
+	EnvBucket = "SHEETLOG_BUCKET"
+	// EnvSnapshotInterval is the number of entries between snapshots.
+	EnvSnapshotInterval = "SHEETLOG_SNAPSHOT_INTERVAL"
+	// EnvCORSOrigins is a comma-separated list of allowed origins.
+	EnvCORSOrigins = "SHEETLOG_CORS_ORIGINS"
+	// EnvSweepGrace is how long an entry stays pending before the sweeper
+	// runs its workflow (a Go duration such as "2m").
+	EnvSweepGrace = "SHEETLOG_SWEEP_GRACE"
+	// EnvLogLevel is the slog level: debug, info, warn or error.
+	EnvLogLevel = "SHEETLOG_LOG_LEVEL"
+)
+
+// Function names: the directory under cmd/ and the zip under build/.
+const (
+	FunctionAPI      = "api-lambda"
+	FunctionWorkflow = "workflow-lambda"
+	FunctionSweeper  = "sweeper-lambda"
+)
