@@ -259,6 +259,16 @@ type Store interface {
 	Log(sheet string) (EventLog, error)
 }
 
+// PendingEntry names an entry whose pending field is set: a workflow that
+// was requested there and has not finished. Stores list them across sheets
+// so that a worker pool at start-up, or a sweeper, can re-send workflows
+// whose messages were lost.
+type PendingEntry struct {
+	Sheet      string
+	SequenceID SequenceID
+	Workflow   string
+}
+
 // metadataKeys may not appear in a body: they live beside it.
 var metadataKeys = []string{"snapshot", "history", "pending"}
 
