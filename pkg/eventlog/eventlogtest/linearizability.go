@@ -14,6 +14,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
+	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
 )
 
@@ -58,6 +59,11 @@ func (s *suite) testLinearizability(t *testing.T) {
 			seed := rand.Uint64()
 			log := s.newLog(t)
 			history := recordHistory(t.Context(), log, s.cfg.historyClients, s.cfg.historyOp, seed)
+			for _, o := range history {
+				if r := o.Output.(reply); r.err != nil && r.errTag != errs.TypeConflict && r.errTag != errs.TypeRange && r.errTag != errs.TypeStorage {
+					t.Fatalf("%s failed with %v (%T), which no valid call of this history can", o.Input.(op), r.err, r.err)
+				}
+			}
 			res, info := porcupine.CheckOperationsVerbose(porcupineModel, history, checkTimeout)
 			switch res {
 			case porcupine.Ok:

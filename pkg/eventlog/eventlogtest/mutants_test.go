@@ -59,7 +59,11 @@ var mutants = []struct{ name, only string }{
 	{"truncateBeyondNextClamps", ""},
 	{"truncateOffByOne", ""},
 	{"staleSnapshotCache", ""},
+	{"lostRaceAcked", ""},
+	{"phantomAppend", "ConcurrentAppenders"},
+	{"lostRaceAcked", "ConcurrentAppenders"},
 	{"laggingReads", "Linearizability"},
+	{"lostRaceAcked", "Linearizability"},
 	{"ignoreIfPending", "Property"},
 	{"staleSnapshotCache", "Property"},
 	{"truncateAtNextRefused", "Property"},
@@ -83,7 +87,7 @@ func TestMutantsAreCaught(t *testing.T) {
 			if m.only != "" {
 				run += "/^" + m.only + "$"
 			}
-			cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.failfast", "-test.count=1", "-rapid.nofailfile", "-rapid.shrinktime=2s")
+			cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.failfast", "-test.count=1", "-rapid.nofailfile", "-rapid.shrinktime=1ms")
 			// Visualizations of failed histories go to a directory that
 			// is removed afterwards.
 			cmd.Env = append(os.Environ(), mutantEnv+"="+m.name, "TMPDIR="+t.TempDir())
@@ -152,6 +156,9 @@ func (m *mutant) AddEntry(ctx context.Context, id eventlog.SequenceID, e eventlo
 	switch {
 	case m.name == "conflictWrongNext" && errors.As(err, &c):
 		c.NextSequenceID = uint64(id)
+	case m.name == "lostRaceAcked" && errors.As(err, &c) && c.NextSequenceID == uint64(id)+1:
+		// Tells the loser of a race for id that it won.
+		return nil, nil
 	case m.name == "phantomAppend" && err == nil && m.appended.Add(1)%50 == 0:
 		return nil, errs.Conflict(uint64(id), uint64(id)+1)
 	case m.name == "lastSnapshotWhenEqual" && err == nil && known != nil && last == nil:
