@@ -18,7 +18,7 @@ var (
 func (s *suite) testEmptyLog(t *testing.T) {
 	t.Run("Queries", func(t *testing.T) {
 		h := s.fresh(t)
-		froms := append(allFroms, from(0))
+		froms := []eventlog.From{eventlog.FromStart, eventlog.FromSnapshot, from(0)}
 		tos := []eventlog.To{eventlog.ToEnd, to(0), to(1), to(5), to(math.MaxUint64)}
 		for _, f := range froms {
 			for _, e := range tos {
@@ -476,7 +476,7 @@ func (s *suite) testTruncate(t *testing.T) {
 		h := setup(t)
 		h.truncate(8)
 		h.expect(8, nil)
-		for _, f := range append(allFroms, from(8)) {
+		for _, f := range []eventlog.From{eventlog.FromStart, eventlog.FromSnapshot, from(8)} {
 			for _, k := range allKnown {
 				h.wantEmptyPage(h.query(f, eventlog.ToEnd, k), 8, "query of the emptied log [8,8)")
 			}

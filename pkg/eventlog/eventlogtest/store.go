@@ -123,4 +123,3 @@ func RunStore(t *testing.T, store eventlog.Store) {
 		want(mine())
 	})
 }
-

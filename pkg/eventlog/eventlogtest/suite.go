@@ -60,8 +60,9 @@ func History(clients, opsPerClient, runs int) Option {
 }
 
 // PropertySteps sets the longest operation sequence of the model-based
-// property test (default 50). The number of sequences is rapid's
-// -rapid.checks flag (default 100).
+// property test (default 50; sequences are n/2 to n steps long, and a
+// failure is reported at the step that fails). The number of sequences is
+// rapid's -rapid.checks flag (default 100).
 func PropertySteps(n int) Option { return func(c *config) { c.propertySteps = max(n, 1) } }
 
 // PageLimits declares the implementation's page bounds; every page the
@@ -74,14 +75,17 @@ func PageLimits(entries, bytes int) Option {
 
 // Light scales every heavy test down for backends at a few milliseconds
 // per request (DynamoDB on an emulator): 4 × 50 appenders, 120 paged
-// entries, 3 × 15 × 3 histories, 15-step property sequences. Options after
-// it still apply.
+// entries, 3 histories of 3 × 15 calls, property sequences of 5 to 10
+// steps. The whole suite then makes about 4,000 calls (15,000 without
+// Light), most of them in the property test, which runs 100 sequences and
+// reads the whole log after every step; -rapid.checks=N changes the number
+// of sequences. Options after Light still apply.
 func Light() Option {
 	return func(c *config) {
 		c.appenders, c.attempts = 4, 50
 		c.pagingEntries = 120
 		c.historyClients, c.historyOp, c.historyRuns = 3, 15, 3
-		c.propertySteps = 15
+		c.propertySteps = 10
 	}
 }
 
@@ -266,16 +270,6 @@ func entries(from, to int) []eventlog.Entry {
 		out = append(out, entry(i))
 	}
 	return out
-}
-
-// metadataAt returns the metadata of the entry at id.
-func (h *harness) metadataAt(id uint64) eventlog.Metadata {
-	h.t.Helper()
-	p := h.query(eventlog.FromID(eventlog.SequenceID(id)), eventlog.ToID(eventlog.SequenceID(id+1)), nil)
-	if len(p.Entries) != 1 {
-		h.t.Fatalf("Query(%d, %d) returned %d entries", id, id+1, len(p.Entries))
-	}
-	return p.Entries[0].Metadata
 }
 
 func (h *harness) wantConflict(err error, what string, next uint64) {
