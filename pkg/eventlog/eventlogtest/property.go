@@ -157,6 +157,18 @@ func drawOp(t *rapid.T, m mState, i int) op {
 		if rapid.Bool().Draw(t, "conditional") {
 			u.IfPending = rapid.SampledFrom(propValues).Draw(t, "ifPending")
 		}
+		// Often an entry that has metadata already, so that set, change
+		// and clear meet on one entry (the newest snapshot cleared, a
+		// workflow completed twice).
+		var marked []eventlog.SequenceID
+		for i, e := range m.entries {
+			if e.md != (eventlog.Metadata{}) {
+				marked = append(marked, eventlog.SequenceID(m.first+uint64(i)))
+			}
+		}
+		if len(marked) > 0 && rapid.IntRange(0, 2).Draw(t, "marked") == 1 {
+			return op{kind: opSetMetadata, id: rapid.SampledFrom(marked).Draw(t, "markedID"), upd: u}
+		}
 		return op{kind: opSetMetadata, id: drawID(t, m, m.lastID(), "metadataID"), upd: u}
 	case 3, 6, 8:
 		o := op{kind: opQuery, known: drawKnown(t, m)}
