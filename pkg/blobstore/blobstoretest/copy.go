@@ -113,7 +113,8 @@ var copyTests = []test{
 		root, other := f.sheet("s"), f.sheet("s0")
 		c, ok := root.(blobstore.Copier)
 		if !ok {
-			t.Skip("this store does not implement blobstore.Copier (nothing to test)")
+			t.Log("this store does not implement blobstore.Copier: nothing to test")
+			return
 		}
 		f.write(other, "src", "other sheet")
 		f.write(root, "src", "this sheet")

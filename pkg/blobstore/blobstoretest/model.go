@@ -64,7 +64,13 @@ type model struct {
 	sheets [2]string
 	blobs  [2]map[string]string // path "a/b/c" -> content
 	// handles caches directory handles by sheet and path; some go stale.
-	handles map[string]blobstore.BlobDir
+	handles map[string]cachedHandle
+}
+
+type cachedHandle struct {
+	s    int
+	path []string
+	d    blobstore.BlobDir
 }
 
 func join(path []string, name string) string {
@@ -118,11 +124,20 @@ func (m *model) handle(label string) (int, []string, blobstore.BlobDir) {
 }
 
 func (m *model) handleIn(s int, label string) (int, []string, blobstore.BlobDir) {
-	path := rapid.SliceOfN(rapid.SampledFrom(modelNames), 0, 2).Draw(m.t, label+" dir")
-	key := fmt.Sprint(s, path)
-	if h, ok := m.handles[key]; ok && rapid.Bool().Draw(m.t, label+" reuse handle") {
-		return s, path, h
+	// A third of the time, reuse any handle cached for the sheet, which
+	// may have gone stale since.
+	var cached []string
+	for k, h := range m.handles {
+		if h.s == s {
+			cached = append(cached, k)
+		}
 	}
+	if len(cached) > 0 && rapid.IntRange(0, 2).Draw(m.t, label+" reuse a handle") == 0 {
+		slices.Sort(cached)
+		h := m.handles[rapid.SampledFrom(cached).Draw(m.t, label+" handle")]
+		return h.s, h.path, h.d
+	}
+	path := rapid.SliceOfN(rapid.SampledFrom(modelNames), 0, 2).Draw(m.t, label+" dir")
 	d := m.root(s)
 	for i, name := range path {
 		sub, err := d.GetDir(m.ctx, name)
@@ -134,7 +149,7 @@ func (m *model) handleIn(s int, label string) (int, []string, blobstore.BlobDir)
 		m.check("GetDir("+p+")", err, success)
 		d = sub
 	}
-	m.handles[key] = d
+	m.handles[fmt.Sprint(s, path)] = cachedHandle{s, path, d}
 	return s, path, d
 }
 
@@ -219,7 +234,8 @@ func (m *model) getDir() {
 		m.check("GetDir("+p+") of a blob", err, wrongKind)
 	default:
 		m.check("GetDir("+p+")", err, success)
-		m.handles[fmt.Sprint(s, append(slices.Clip(path), name))] = sub
+		subPath := append(slices.Clip(path), name)
+		m.handles[fmt.Sprint(s, subPath)] = cachedHandle{s, subPath, sub}
 	}
 }
 
@@ -341,7 +357,7 @@ func runModel(t *testing.T, f *fixture) {
 			t: rt, ctx: f.ctx, store: f.store, pageSz: f.pageSize,
 			sheets:  [2]string{fmt.Sprintf("m%d", n), fmt.Sprintf("m%d0", n)},
 			blobs:   [2]map[string]string{{}, {}},
-			handles: map[string]blobstore.BlobDir{},
+			handles: map[string]cachedHandle{},
 		}
 		defer func() {
 			for s := range m.sheets {
