@@ -1,5 +1,7 @@
 package eventlog
+
 import "testing"
+
 func TestValidateEntryShapes(t *testing.T) {
 	for body, ok := range map[string]bool{
 		`{"type":"X"}`: true, ` {"type":"X","a":{"pending":1}} `: true,
