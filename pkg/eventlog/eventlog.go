@@ -234,7 +234,8 @@ type EventLog interface {
 	// same id succeeds. An acknowledged append is durable.
 	//
 	// When known is not nil and the log's newest snapshot has a different
-	// id, the reply names that snapshot.
+	// id, the reply names that snapshot. The log does not keep e.Body
+	// after returning, so callers may reuse the buffer.
 	AddEntry(ctx context.Context, id SequenceID, e Entry, known *SequenceID) (*SnapshotRef, error)
 
 	// SetMetadata changes metadata fields of the entry at id, all or
@@ -258,6 +259,16 @@ type EventLog interface {
 // sheetid.Validate before they reach a key.
 type Store interface {
 	Log(sheet string) (EventLog, error)
+}
+
+// PendingEntry names an entry whose pending field is set: a workflow that
+// was requested there and has not finished. Stores list them across sheets
+// so that a worker pool at start-up, or a sweeper, can re-send workflows
+// whose messages were lost.
+type PendingEntry struct {
+	Sheet      string
+	SequenceID SequenceID
+	Workflow   string
 }
 
 // ValidateEntry checks that e can be stored: its body is a JSON object
