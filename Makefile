@@ -14,10 +14,6 @@ STATICCHECK_VERSION := v0.8.2
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-.PHONY: test-go
-test-go: ## unit, conformance and property tests of the Go module, with the race detector
-	$(GO) test -race -count=1 ./...
-
 .PHONY: bench
 bench: ## engine benchmarks (BenchmarkAnchorWrite/Read) with allocations
 	$(GO) test -run '^$$' -bench 'BenchmarkAnchor' -benchmem -count=1 ./pkg/spreadsheet/
@@ -33,8 +29,14 @@ $(STATICCHECK):
 
 # Each part of the project adds its own targets in mk/<part>.mk and lists in
 # TEST_TARGETS the ones `make test` must run.
+# TEST_GO_DEPS lists what the Go tests need installed first (emulators).
 TEST_TARGETS :=
+TEST_GO_DEPS :=
 -include mk/*.mk
+
+.PHONY: test-go
+test-go: $(TEST_GO_DEPS) ## unit, conformance and property tests of the Go module, with the race detector
+	CI=$${CI:-} $(GO) test -race -count=1 ./...
 
 .PHONY: test
 test: test-go $(TEST_TARGETS) ## the whole suite (Go tests, then every part's own suite)
