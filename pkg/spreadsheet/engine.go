@@ -360,11 +360,14 @@ func (e *Engine) appendLocked(ctx context.Context, id eventlog.SequenceID, ent c
 // no earlier request outstanding. A request that has waited too long is
 // posted again instead.
 func (e *Engine) snapshotDueLocked(ctx context.Context, id eventlog.SequenceID) bool {
-	var base eventlog.SequenceID
-	if e.h.snap != nil {
-		base = e.h.snap.SequenceID
+	interval := func() bool {
+		var base eventlog.SequenceID
+		if e.h.snap != nil {
+			base = e.h.snap.SequenceID
+		}
+		return id >= base && uint64(id-base) >= uint64(e.opts.SnapshotInterval)
 	}
-	if id < base || uint64(id-base) < uint64(e.opts.SnapshotInterval) {
+	if !interval() {
 		return false
 	}
 	if e.h.pending == nil {
@@ -374,8 +377,9 @@ func (e *Engine) snapshotDueLocked(ctx context.Context, id eventlog.SequenceID) 
 	if explicit && !poster.Outstanding(e.sheet) {
 		// The host has nothing in flight for this sheet, so the request
 		// either finished (and the log says so) or its message was lost.
-		if e.refreshPendingLocked(ctx) {
-			return e.h.pending == nil
+		// A finished one moves the base, so the interval is checked again.
+		if e.refreshPendingLocked(ctx) && e.h.pending == nil {
+			return interval()
 		}
 	}
 	if explicit && e.h.pending != nil && e.opts.Now().Sub(e.h.pending.lastPosted) >= e.opts.ResendAfter {
