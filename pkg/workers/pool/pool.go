@@ -310,7 +310,7 @@ type Pool struct {
 	perSheet    map[string]int
 	runs        map[*run]struct{}
 	poisoned    map[key]struct{} // dropped for a permanent error
-	live        int // worker goroutines not abandoned
+	live        int              // worker goroutines not abandoned
 	stopped     chan struct{}
 	scanReq     chan struct{}
 	scanStop    chan struct{}
