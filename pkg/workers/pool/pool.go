@@ -14,7 +14,12 @@
 // it holds until it returns by itself, and its late result is ignored.
 // Its message is retried on another goroutine meanwhile, so for a while
 // two copies of the workflow may run at once; workflows are idempotent
-// and complete with a conditional log write, so that is harmless.
+// and complete with a conditional log write, so that is harmless. An
+// abandoned goroutine is not counted among the N workers; Metrics.Stuck
+// says how many have not returned yet. A handler that blocks on a lock the
+// stuck run holds (the engine serialises the workflows of one sheet) gets
+// stuck as well and is abandoned in turn, so a hung storage call costs one
+// goroutine per Deadline+Grace until it returns.
 //
 // After every restart, at start-up and every Options.RescanInterval, the
 // pool asks its PendingLister for the entries whose pending field is
@@ -28,7 +33,9 @@
 // jittered exponential backoff. Errors that retrying cannot fix
 // (IsPermanent: an unknown workflow, a malformed request, an entry that
 // is not in the log, or any error marked with Permanent) are logged and
-// dropped. Every other error is retried without limit by default: the
+// dropped, and the pool remembers the entry so that re-scans and re-posts
+// do not run it again while the process lives (the entry stays pending in
+// the log: a restart with a fixed binary picks it up). Every other error is retried without limit by default: the
 // contract says a requested workflow WILL complete, and a storage outage
 // of unknown length must not turn into a lost snapshot. The backoff cap
 // bounds the cost of a workflow that keeps failing (one run per cap
@@ -563,7 +570,7 @@ func (p *Pool) call(ctx context.Context, j *job) (err error) {
 		return workers.ErrNoHandler
 	}
 	err = (*h)(ctx, j.msg())
-	if err != nil && ctx.Err() != nil && context.Cause(ctx) == ErrDeadline {
+	if err != nil && ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrDeadline) {
 		err = fmt.Errorf("%w: %w", ErrDeadline, err)
 	}
 	return err
