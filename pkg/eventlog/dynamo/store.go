@@ -111,18 +111,6 @@ func (s *Store) SheetLog(sheet string) (*Log, error) {
 
 var _ eventlog.Store = (*Store)(nil)
 
-// PendingEntry names an entry whose pending field is set.
-//
-// TODO(align): eventlog.PendingEntry is being added on another branch;
-// this becomes an alias of it once it is on main.
-type PendingEntry struct {
-	Sheet      string
-	SequenceID eventlog.SequenceID
-	Workflow   string
-	// Since is when pending was set.
-	Since time.Time
-}
-
 // Pending lists the entries of every sheet whose pending field was set
 // before olderThan, oldest first within each workflow. It reads the
 // sparse pending index (awsschema.PendingIndexName), which holds only the
@@ -132,8 +120,8 @@ type PendingEntry struct {
 // listed (workflows are idempotent, so running it again is harmless) and
 // one requested a moment ago may be missing (it is younger than any sane
 // grace period anyway).
-func (s *Store) Pending(ctx context.Context, olderThan time.Time) ([]PendingEntry, error) {
-	var out []PendingEntry
+func (s *Store) Pending(ctx context.Context, olderThan time.Time) ([]eventlog.PendingEntry, error) {
+	var out []eventlog.PendingEntry
 	var start map[string]types.AttributeValue
 	for {
 		in := &dynamodb.ScanInput{
@@ -157,12 +145,12 @@ func (s *Store) Pending(ctx context.Context, olderThan time.Time) ([]PendingEntr
 			sheet, _ := getString(it, attrSheet)
 			wf, _ := getString(it, attrPending)
 			seq, err1 := getInt(it, attrSeq)
-			since, err2 := getInt(it, attrPendingSince)
+			_, err2 := getInt(it, attrPendingSince)
 			if sheet == "" || wf == "" || err1 != nil || err2 != nil || seq < 0 {
 				s.log.Warn("dynamodb: malformed item in the pending index", "item", it)
 				continue
 			}
-			out = append(out, PendingEntry{Sheet: sheet, SequenceID: eventlog.SequenceID(seq), Workflow: wf, Since: time.UnixMilli(since)})
+			out = append(out, eventlog.PendingEntry{Sheet: sheet, SequenceID: eventlog.SequenceID(seq), Workflow: wf})
 		}
 		if len(res.LastEvaluatedKey) == 0 {
 			return out, nil
