@@ -1,0 +1,26 @@
+# AWS emulator (moto server: DynamoDB, DynamoDB Streams, S3) and the AWS cost
+# benchmarks. moto is installed, pinned, into a project-local virtualenv on
+# first use; the Go tests find it at $(MOTO_SERVER) (internal/moto).
+
+PYTHON3      ?= python3
+VENV         := $(CURDIR)/.venv
+MOTO_VERSION := 5.2.5
+MOTO_SERVER  := $(VENV)/bin/moto_server
+# The stamp names the pinned version, so changing MOTO_VERSION reinstalls.
+MOTO_STAMP   := $(VENV)/.moto-$(MOTO_VERSION)
+
+TEST_GO_DEPS += $(MOTO_STAMP)
+
+$(MOTO_STAMP):
+	@command -v $(PYTHON3) >/dev/null || { echo "python3 is needed to install the AWS emulator (moto)"; exit 1; }
+	test -x $(VENV)/bin/pip || $(PYTHON3) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check --quiet 'moto[server]==$(MOTO_VERSION)'
+	test -x $(MOTO_SERVER)
+	touch $@
+
+.PHONY: moto
+moto: $(MOTO_STAMP) ## install the AWS emulator (moto server) into .venv
+
+.PHONY: bench-aws
+bench-aws: $(MOTO_STAMP) ## requests and capacity units per DynamoDB operation, on the emulator
+	CI=$${CI:-} $(GO) test -count=1 -run '^TestCost' -v ./pkg/eventlog/dynamo/ | grep -v '^=== \|^--- \|^PASS\|^ok'
