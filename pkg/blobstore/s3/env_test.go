@@ -43,7 +43,9 @@ func emulators(t *testing.T) []emulator {
 // ends on one. gofakes3 does not check signatures, so any credentials do.
 func gofakes3Bucket(t *testing.T) (aws.Config, string) {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "s3.bolt"), 0o600, nil)
+	// NoSync: a test bucket needs no durability, and fsync per put makes
+	// the suite several times slower.
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "s3.bolt"), 0o600, &bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
