@@ -128,11 +128,6 @@ func New(cfg aws.Config, bucket string, opts Options) (*Store, error) {
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.UsePathStyle = opts.UsePathStyle
 		o.Retryer = retryer()
-		// Checksums of every request and response cost CPU for nothing a
-		// blob of JSON needs, and some emulators reject them; S3 still
-		// checks the ones it requires (DeleteObjects).
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		for _, fn := range opts.ClientOptions {
 			fn(o)
 		}
