@@ -1,0 +1,112 @@
+package s3blob
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sheetlog/sheetlog/pkg/blobstore"
+)
+
+// TestCostS3 counts the S3 requests of every blob store operation (the
+// counts are the client's, so one emulator is enough) and prints them as
+// a table with -v (make bench-s3).
+func TestCostS3(t *testing.T) {
+	c := newRequestCounter()
+	cfg, bucket := gofakes3Bucket(t)
+	s := storeOn(t, cfg, bucket, Options{PageSize: DefaultPageSize, ClientOptions: []func(*s3.Options){c.clientOption}})
+	root := sheet(t, s, "cost")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dir blobstore.BlobDir
+	var big blobstore.BlobDir
+	steps := []struct {
+		op   string
+		do   func()
+		want string
+	}{
+		{"Sheet", func() { sheet(t, s, "cost") }, ""},
+		{"GetDir", func() { dir = subdir(t, root, "d") }, "HeadObject=1"},
+		{"WriteBlob (new)", func() { write(t, dir, "a", "1") }, "ListObjectsV2=1 PutObject=1"},
+		{"WriteBlob (overwrite)", func() { write(t, dir, "a", "2") }, "ListObjectsV2=1 PutObject=1"},
+		{"ReadBlob", func() { read(t, dir, "a") }, "GetObject=1"},
+		{"ReadBlob (missing: 404)", func() { _, err := dir.ReadBlob(ctx, "zz"); _ = err }, "GetObject=1 ListObjectsV2=1"},
+		{"ReadBlob (a directory)", func() { _, err := root.ReadBlob(ctx, "d"); _ = err }, "GetObject=1 ListObjectsV2=1"},
+		{"GetDir (a blob)", func() { _, err := dir.GetDir(ctx, "a"); _ = err }, "HeadObject=1"},
+		{"WriteBlob (a directory)", func() { _ = root.WriteBlob(ctx, "d", nil) }, "ListObjectsV2=1"},
+		{"CopyBlob (same store)", func() { must(blobstore.Copy(ctx, root, "b", dir, "a")) }, "CopyObject=1 ListObjectsV2=1"},
+		{"CopyBlob (missing source)", func() { _ = blobstore.Copy(ctx, root, "b", dir, "zz") }, "CopyObject=1 ListObjectsV2=2"},
+		{"RemoveBlob", func() { must(root.RemoveBlob(ctx, "b")) }, "DeleteObject=1 HeadObject=1"},
+		{"RemoveBlob (missing)", func() { must(root.RemoveBlob(ctx, "b")) }, "HeadObject=1 ListObjectsV2=1"},
+		{"Query (one page)", func() { _, err := root.Query(ctx, ""); must(err) }, "ListObjectsV2=1"},
+		{"RemoveAll (1 key)", func() { must(dir.RemoveAll(ctx)) }, "DeleteObjects=1 ListObjectsV2=1"},
+		{"RemoveAll (empty)", func() { must(dir.RemoveAll(ctx)) }, "ListObjectsV2=1"},
+		// Pages and batches of 10 instead of 1000, to stay fast.
+		{"(setup: 25 keys)", func() {
+			s.pageSize, s.removeBatch = 10, 10
+			big = subdir(t, root, "big")
+			for i := range 25 {
+				write(t, big, fmt.Sprint(i), "")
+			}
+		}, ""},
+		{"Query (25 keys, pages of 10)", func() { listAll(t, big) }, "ListObjectsV2=3"},
+		{"RemoveAll (25 keys, batches of 10)", func() { must(big.RemoveAll(ctx)) }, "DeleteObjects=3 ListObjectsV2=3"},
+		{"(setup: back to 1000)", func() { s.pageSize, s.removeBatch = DefaultPageSize, maxBatch }, ""},
+	}
+	var table strings.Builder
+	fmt.Fprintf(&table, "\n%-34s %s\n", "operation", "S3 requests")
+	for _, st := range steps {
+		c.take()
+		st.do()
+		got := c.take()
+		if strings.HasPrefix(st.op, "(setup") {
+			continue
+		}
+		if got != st.want {
+			t.Errorf("%s: %q, want %q", st.op, got, st.want)
+		}
+		fmt.Fprintf(&table, "%-34s %s\n", st.op, orNone(got))
+	}
+
+	// One snapshot of a sheet with 10 tiles after a change inside one
+	// tile, done as the snapshot writer does: list the previous
+	// snapshot's tiles, write the changed tile and the index, copy the 9
+	// others server-side.
+	prev := subdir(t, root, "5", "tiles")
+	for i := range 10 {
+		write(t, prev, fmt.Sprintf("%d-0-100-100", i*100), "{}")
+	}
+	c.take()
+	prevTiles := subdir(t, root, "5", "tiles")
+	next := subdir(t, root, "105")
+	nextTiles := subdir(t, next, "tiles")
+	p, err := prevTiles.Query(ctx, "")
+	must(err)
+	must(next.WriteBlob(ctx, "index", []byte("{}")))
+	for _, tile := range p.Blobs {
+		if tile == "0-0-100-100" {
+			must(nextTiles.WriteBlob(ctx, tile, []byte(`{"A1":{"value":1}}`)))
+			continue
+		}
+		must(blobstore.Copy(ctx, nextTiles, tile, prevTiles, tile))
+	}
+	got := c.take()
+	if want := "CopyObject=9 HeadObject=4 ListObjectsV2=12 PutObject=2"; got != want {
+		t.Errorf("snapshot of a 1-tile change on a 10-tile sheet: %q, want %q", got, want)
+	}
+	fmt.Fprintf(&table, "%-34s %s\n", "snapshot, 1 of 10 tiles changed", got)
+	t.Log(table.String())
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
