@@ -224,11 +224,18 @@ func (c *Cache) release(e *entry) {
 	size := e.engine.Footprint()
 	c.mu.Lock()
 	e.pins--
+	var evicted []*entry
 	if e.elem != nil { // still cached
 		c.bytes += size - e.size
 		e.size = size
+		if size > c.opts.MaxBytes && e.pins == 0 {
+			// It cannot fit however many others go: drop it alone.
+			c.removeLocked(e)
+			c.stats.Evictions++
+			evicted = append(evicted, e)
+		}
 	}
-	evicted := c.evictLocked()
+	evicted = append(evicted, c.evictLocked()...)
 	c.mu.Unlock()
 	c.notify(evicted)
 }
