@@ -375,7 +375,13 @@ func (e *Engine) snapshotDueLocked(ctx context.Context, id eventlog.SequenceID) 
 		// The host has nothing in flight for this sheet, so the request
 		// either finished (and the log says so) or its message was lost.
 		if e.refreshPendingLocked(ctx) {
-			return e.h.pending == nil
+			if e.h.pending == nil {
+				// It finished, and its snapshot is now the base: decide
+				// again, or the append right after every snapshot would
+				// request another one.
+				return e.snapshotDueLocked(ctx, id)
+			}
+			return false
 		}
 	}
 	if explicit && e.h.pending != nil && e.opts.Now().Sub(e.h.pending.lastPosted) >= e.opts.ResendAfter {
