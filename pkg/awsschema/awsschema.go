@@ -90,10 +90,15 @@ var EventLogTable = Table{
 // workflow Lambda. Existence of a string attribute is the robust match
 // (numeric and boolean matches have known pitfalls).
 //
+// The pattern names the attribute's type ("S"): a filter matches the
+// record's DynamoDB-typed JSON, and "exists" only matches leaf values, so
+// {"pending":[{"exists":true}]} would test the object {"S":"snapshot"}
+// and match nothing (every pending entry would wait for the sweeper).
+//
 // The CDK stack builds the same pattern with the CDK filter helpers and
 // its tests assert that the synthesized pattern equals this JSON; the
 // local event source mapping of the end-to-end harness evaluates this JSON.
-const StreamFilterPattern = `{"dynamodb":{"NewImage":{"pending":[{"exists":true}]}}}`
+const StreamFilterPattern = `{"dynamodb":{"NewImage":{"pending":{"S":[{"exists":true}]}}}}`
 
 // StreamFilter returns StreamFilterPattern decoded.
 func StreamFilter() map[string]any {

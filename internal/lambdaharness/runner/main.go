@@ -1,0 +1,152 @@
+// Command runner starts the local Lambda harness (see package
+// lambdaharness), runs a command against it (the end-to-end suite, with
+// SHEETLOG_E2E_BASE_URL and SHEETLOG_E2E_HARNESS_URL set), prints what the
+// run measured, and exits with the command's status. With -serve and no
+// command it keeps the harness up until interrupted.
+//
+//	runner -rie bin/aws-lambda-rie -bin build/e2e/bin -zips build/e2e -logs build/e2e/logs \
+//	    -- go test -count=1 -v ./test/e2e
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sheetlog/sheetlog/internal/lambdaharness"
+	"github.com/sheetlog/sheetlog/pkg/awsschema"
+)
+
+// Targets of the measurements, printed beside them.
+const (
+	zipTarget  = 8 << 20
+	initTarget = 100 * time.Millisecond
+)
+
+func main() {
+	var (
+		rie        = flag.String("rie", "bin/aws-lambda-rie", "the aws-lambda-rie executable")
+		binDir     = flag.String("bin", "build/e2e/bin", "directory holding one executable per function, named after it")
+		zipDir     = flag.String("zips", "", "directory of <function>.zip files whose sizes to report")
+		logDir     = flag.String("logs", "build/e2e/logs", "directory for the emulators' logs and the dead-letter file")
+		serve      = flag.Bool("serve", false, "keep the harness up until interrupted (no command)")
+		interval   = flag.Int("interval", 50, "snapshot interval of the API function")
+		grace      = flag.Duration("sweep-grace", time.Second, "sweeper grace period")
+		every      = flag.Duration("sweep-every", time.Second, "sweeper schedule")
+		failFirst  = flag.Int("fault-fail-first", 2, "workflow attempts that fail on purpose, for sheets with -fault-prefix")
+		prefix     = flag.String("fault-prefix", "fault-", "sheet id prefix of fault injection")
+		apiN       = flag.Int("api-instances", 2, "concurrent API function emulators")
+		maxRetries = flag.Int("max-retries", 3, "retries of a failing stream record before it is dead-lettered")
+		timeout    = flag.Duration("timeout", 10*time.Minute, "give up after this long")
+		verbose    = flag.Bool("v", false, "log the harness's own debug messages")
+	)
+	flag.Parse()
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("harness", "e2e")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	bins := map[string]string{}
+	for _, fn := range []string{awsschema.FunctionAPI, awsschema.FunctionWorkflow, awsschema.FunctionSweeper} {
+		bins[fn] = filepath.Join(*binDir, fn)
+	}
+	if *logDir != "" {
+		_ = os.RemoveAll(*logDir)
+		if err := os.MkdirAll(*logDir, 0o755); err != nil {
+			fail(log, "creating the log directory", err)
+		}
+	}
+	started := time.Now()
+	h, err := lambdaharness.Start(ctx, lambdaharness.Options{
+		RIE: *rie, Binaries: bins, LogDir: *logDir,
+		SnapshotInterval: *interval, SweepGrace: *grace, SweepEvery: *every,
+		FaultFailFirst: *failFirst, FaultSheetPrefix: *prefix, APIInstances: *apiN,
+		MaxRetries: *maxRetries, Log: log,
+	})
+	if err != nil {
+		fail(log, "starting the harness", err)
+	}
+	log.Info("harness up", "seconds", fmt.Sprintf("%.1f", time.Since(started).Seconds()),
+		"SHEETLOG_E2E_BASE_URL", h.FrontURL, "SHEETLOG_E2E_HARNESS_URL", h.ControlURL)
+
+	code := 0
+	switch {
+	case *serve || flag.NArg() == 0:
+		fmt.Printf("SHEETLOG_E2E_BASE_URL=%s\nSHEETLOG_E2E_HARNESS_URL=%s\n", h.FrontURL, h.ControlURL)
+		<-ctx.Done()
+	default:
+		code = run(ctx, flag.Args(), h)
+	}
+	report := h.Report()
+	h.Close()
+
+	fmt.Println()
+	fmt.Println("==== sheetlog Lambda end-to-end: measurements ====")
+	printZips(*zipDir)
+	fmt.Print(report)
+	fmt.Printf("targets: zip <= %d MB, init <= %v\n", zipTarget>>20, initTarget)
+	if *logDir != "" {
+		fmt.Printf("logs: %s\n", *logDir)
+	}
+	fmt.Printf("total %.1f s\n", time.Since(started).Seconds())
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, h *lambdaharness.Harness) int {
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Env = append(os.Environ(),
+		"SHEETLOG_E2E_BASE_URL="+h.FrontURL,
+		"SHEETLOG_E2E_HARNESS_URL="+h.ControlURL,
+	)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee) && ee.ExitCode() > 0:
+		return ee.ExitCode()
+	default:
+		fmt.Fprintf(os.Stderr, "running %v: %v\n", args, err)
+		return 1
+	}
+}
+
+func printZips(dir string) {
+	if dir == "" {
+		return
+	}
+	for _, fn := range []string{awsschema.FunctionAPI, awsschema.FunctionWorkflow, awsschema.FunctionSweeper} {
+		st, err := os.Stat(filepath.Join(dir, fn+".zip"))
+		if err != nil {
+			fmt.Printf("  %-16s zip: missing (%v)\n", fn, err)
+			continue
+		}
+		verdict := "ok"
+		if st.Size() > zipTarget {
+			verdict = "OVER TARGET"
+		}
+		fmt.Printf("  %-16s zip %.2f MB (%d bytes) %s\n", fn, float64(st.Size())/(1<<20), st.Size(), verdict)
+	}
+}
+
+func fail(log *slog.Logger, msg string, err error) {
+	log.Error(msg, "err", err)
+	os.Exit(2)
+}

@@ -1,0 +1,302 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// env is the suite's configuration, read once.
+type env struct {
+	base, harness string
+	token         string
+	sigv4         bool
+	creds         aws.Credentials
+	region        string
+	cells, sheets int
+	wait          time.Duration
+	runID         string
+}
+
+var cfg = func() env {
+	e := env{
+		base:    strings.TrimRight(os.Getenv("SHEETLOG_E2E_BASE_URL"), "/"),
+		harness: strings.TrimRight(os.Getenv("SHEETLOG_E2E_HARNESS_URL"), "/"),
+		token:   os.Getenv("SHEETLOG_E2E_TOKEN"),
+		sigv4:   os.Getenv("SHEETLOG_E2E_SIGV4") == "1",
+		region:  os.Getenv("AWS_REGION"),
+		cells:   envInt("SHEETLOG_E2E_CELLS", 1000),
+		sheets:  envInt("SHEETLOG_E2E_SHEETS", 3),
+		wait:    3 * time.Minute,
+	}
+	if d, err := time.ParseDuration(os.Getenv("SHEETLOG_E2E_WAIT")); err == nil && d > 0 {
+		e.wait = d
+	}
+	e.creds = aws.Credentials{
+		AccessKeyID:     os.Getenv("AWS_ACCESS_KEY_ID"),
+		SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
+		SessionToken:    os.Getenv("AWS_SESSION_TOKEN"),
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	e.runID = strconv.FormatInt(time.Now().Unix()%1e6, 36) + hex.EncodeToString(b[:])
+	return e
+}()
+
+func envInt(k string, d int) int {
+	if n, err := strconv.Atoi(os.Getenv(k)); err == nil && n > 0 {
+		return n
+	}
+	return d
+}
+
+// needDeployment skips the test when no base URL is given.
+func needDeployment(t *testing.T) {
+	t.Helper()
+	if cfg.base == "" {
+		t.Skip("SHEETLOG_E2E_BASE_URL is not set: the end-to-end suite needs a running deployment " +
+			"(`make e2e` starts the local Lambda harness and runs it)")
+	}
+	if cfg.sigv4 && (cfg.creds.AccessKeyID == "" || cfg.region == "") {
+		t.Fatal("SHEETLOG_E2E_SIGV4=1 needs AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION")
+	}
+}
+
+// needHarness skips the test unless the local harness's control endpoint
+// is given: it uses powers a real deployment does not offer.
+func needHarness(t *testing.T, what string) harnessConfig {
+	t.Helper()
+	needDeployment(t)
+	if cfg.harness == "" {
+		t.Skipf("needs the local Lambda harness (SHEETLOG_E2E_HARNESS_URL) to %s; skipped against a deployment", what)
+	}
+	var hc harnessConfig
+	control(t, http.MethodGet, "/config", &hc)
+	return hc
+}
+
+var httpClient = &http.Client{Timeout: 60 * time.Second}
+
+// reply is an HTTP response, fully read.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decoding %s: %v", truncate(string(r.body), 300), err)
+	}
+}
+
+// call sends one API request (path relative to the base URL, already
+// escaped) and returns the reply; transport failures fail the test.
+func call(t testing.TB, method, path string, body any) reply {
+	t.Helper()
+	r, err := try(context.Background(), method, path, body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+func try(ctx context.Context, method, path string, body any) (reply, error) {
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return reply{}, err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, cfg.base+path, bytes.NewReader(payload))
+	if err != nil {
+		return reply{}, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if cfg.token != "" {
+		req.Header.Set("Authorization", "Bearer "+cfg.token)
+	}
+	if cfg.sigv4 {
+		sum := sha256.Sum256(payload)
+		if err := v4.NewSigner().SignHTTP(ctx, cfg.creds, req, hex.EncodeToString(sum[:]), "execute-api", cfg.region, time.Now()); err != nil {
+			return reply{}, fmt.Errorf("signing: %w", err)
+		}
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return reply{}, err
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// expect fails unless the reply has the status.
+func (r reply) expect(t testing.TB, status int, what string) reply {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("%s: status %d, want %d: %s", what, r.status, status, truncate(string(r.body), 500))
+	}
+	return r
+}
+
+func sheetPath(sheet string) string { return "/v1/sheets/" + url.PathEscape(sheet) }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// API shapes (rest-api.md).
+
+type snapshotRef struct {
+	SequenceID string `json:"sequenceId"`
+	BlobID     string `json:"blobId"`
+}
+
+type logEntry struct {
+	Type     string           `json:"type"`
+	Row      int64            `json:"row"`
+	Column   int64            `json:"column"`
+	Value    *json.RawMessage `json:"value"`
+	Format   *string          `json:"format"`
+	Snapshot string           `json:"snapshot"`
+	History  string           `json:"history"`
+	Pending  string           `json:"pending"`
+	// present records which members the entry had.
+	present map[string]bool
+}
+
+func (e *logEntry) UnmarshalJSON(b []byte) error {
+	type plain logEntry
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return err
+	}
+	*e = logEntry(p)
+	e.present = map[string]bool{}
+	for k := range keys {
+		e.present[k] = true
+	}
+	if e.present["value"] && e.Value == nil {
+		null := json.RawMessage("null")
+		e.Value = &null
+	}
+	return nil
+}
+
+type logPage struct {
+	Start        string       `json:"startSequenceId"`
+	End          string       `json:"endSequenceId"`
+	Complete     bool         `json:"isComplete"`
+	LastSnapshot *snapshotRef `json:"lastSnapshot"`
+	Entries      []logEntry   `json:"entries"`
+}
+
+type status struct {
+	Sheet        string       `json:"sheet"`
+	Start        string       `json:"startSequenceId"`
+	End          string       `json:"endSequenceId"`
+	LastSnapshot *snapshotRef `json:"lastSnapshot"`
+	Pending      []struct {
+		SequenceID string `json:"sequenceId"`
+		Workflow   string `json:"workflow"`
+	} `json:"pending"`
+	RowCount int64 `json:"rowCount"`
+	ColCount int64 `json:"colCount"`
+}
+
+type cellsReply struct {
+	End      string                     `json:"endSequenceId"`
+	RowCount int64                      `json:"rowCount"`
+	ColCount int64                      `json:"colCount"`
+	Cells    map[string]json.RawMessage `json:"cells"`
+}
+
+type blobList struct {
+	Blobs        []string `json:"blobs"`
+	Dirs         []string `json:"dirs"`
+	Continuation string   `json:"continuation"`
+}
+
+// readLog reads entries [from, to) page by page.
+func readLog(t testing.TB, sheet string, from, to uint64) []logEntry {
+	t.Helper()
+	var out []logEntry
+	next := from
+	for next < to {
+		var p logPage
+		call(t, http.MethodGet, fmt.Sprintf("%s/log?start=%d&end=%d", sheetPath(sheet), next, to), nil).
+			expect(t, http.StatusOK, "GET log").decode(t, &p)
+		out = append(out, p.Entries...)
+		end, err := strconv.ParseUint(p.End, 10, 64)
+		if err != nil {
+			t.Fatalf("endSequenceId %q", p.End)
+		}
+		if end == next && !p.Complete {
+			t.Fatalf("GET log made no progress at %d", next)
+		}
+		if p.Complete {
+			break
+		}
+		next = end
+	}
+	return out
+}
+
+// listDir lists a blob directory (path "" for the root, else "a/b")
+// through every page.
+func listDir(t testing.TB, sheet, path string) blobList {
+	t.Helper()
+	p := sheetPath(sheet) + "/blobs/"
+	if path != "" {
+		p += path + "/"
+	}
+	var all blobList
+	cont := ""
+	for i := 0; ; i++ {
+		q := p
+		if cont != "" {
+			q += "?continuation=" + url.QueryEscape(cont)
+		}
+		var l blobList
+		call(t, http.MethodGet, q, nil).expect(t, http.StatusOK, "list "+q).decode(t, &l)
+		all.Blobs = append(all.Blobs, l.Blobs...)
+		all.Dirs = append(all.Dirs, l.Dirs...)
+		if l.Continuation == "" {
+			return all
+		}
+		if i > 10000 {
+			t.Fatal("listing never ends")
+		}
+		cont = l.Continuation
+	}
+}
