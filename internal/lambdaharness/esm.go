@@ -338,6 +338,9 @@ func (m *ESM) runShard(ctx context.Context, shard string) {
 			limit = max(n/2, 1)
 		case retry == retryBackoff:
 			limit = m.o.BatchSize
+			// The attempts belong to the record that failed, now at the
+			// head.
+			headSeq = queue[0].rec.Change.SequenceNumber
 			d := m.o.RetryBackoff << min(attempts-1, 5)
 			sleep(ctx, min(d, 2*time.Second))
 		default:

@@ -75,3 +75,10 @@ func gatewayError(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`{"message":"` + msg + `"}`))
 }
+
+// InvokerFunc is a function that handles invocations (tests, in-process
+// functions).
+type InvokerFunc func(ctx context.Context, payload []byte) (Result, error)
+
+// Invoke implements Invoker.
+func (f InvokerFunc) Invoke(ctx context.Context, payload []byte) (Result, error) { return f(ctx, payload) }

@@ -406,6 +406,10 @@ func (e *emulator) invoke(ctx context.Context, payload []byte, timeout time.Dura
 			res.FunctionError = "function error"
 		}
 	}
+	if res.FunctionError == "" && bytes.HasPrefix(bytes.TrimSpace(body), []byte("Task timed out")) {
+		// The emulator reports a timeout as plain text with status 200.
+		res.FunctionError, res.ErrorType = string(bytes.TrimSpace(body)), "Sandbox.Timedout"
+	}
 	if res.Status != http.StatusOK && res.FunctionError == "" {
 		res.FunctionError = fmt.Sprintf("the emulator answered %d: %s", res.Status, truncate(string(body), 300))
 	}

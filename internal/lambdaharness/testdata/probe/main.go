@@ -1,0 +1,34 @@
+// Command probe is a Lambda function for the harness's own tests: it
+// echoes, fails, panics or sleeps as its event asks.
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+)
+
+type event struct {
+	Op string `json:"op"`
+	MS int    `json:"ms"`
+}
+
+func main() {
+	lambda.Start(func(ctx context.Context, e event) (map[string]any, error) {
+		switch e.Op {
+		case "error":
+			return nil, errors.New("failed on purpose")
+		case "panic":
+			panic("panicked on purpose")
+		case "sleep":
+			select {
+			case <-time.After(time.Duration(e.MS) * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+		return map[string]any{"op": e.Op, "probe": os.Getenv("PROBE")}, nil
+	})
+}
