@@ -288,4 +288,3 @@ func TestESMUnknownItemIdentifier(t *testing.T) {
 		t.Errorf("deliveries %v: the whole batch should have been retried", got)
 	}
 }
-

@@ -81,4 +81,6 @@ func gatewayError(w http.ResponseWriter, status int, msg string) {
 type InvokerFunc func(ctx context.Context, payload []byte) (Result, error)
 
 // Invoke implements Invoker.
-func (f InvokerFunc) Invoke(ctx context.Context, payload []byte) (Result, error) { return f(ctx, payload) }
+func (f InvokerFunc) Invoke(ctx context.Context, payload []byte) (Result, error) {
+	return f(ctx, payload)
+}

@@ -65,7 +65,7 @@ type Options struct {
 	// APIInstances is the API function's concurrency (default 2).
 	APIInstances int
 	// BatchSize, MaxRetries and PollInterval of the event source mapping
-	// (defaults 10, 3 and 100 ms).
+	// (defaults 10, 3 and 250 ms, about how often Lambda polls a stream).
 	BatchSize, MaxRetries int
 	PollInterval          time.Duration
 	// Log receives the harness's own logs.
@@ -98,7 +98,7 @@ func (o *Options) defaults() {
 		o.MaxRetries = 3
 	}
 	if o.PollInterval == 0 {
-		o.PollInterval = 100 * time.Millisecond
+		o.PollInterval = 250 * time.Millisecond
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)

@@ -368,3 +368,17 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+// A workflow whose entry was truncated away can never run: its record is
+// acknowledged, not retried into the dead-letter queue.
+func TestTruncatedEntry(t *testing.T) {
+	f := newFixture(t)
+	f.appendCells(t, "t", 0, 6, map[int]string{2: eventlog.WorkflowSnapshot})
+	ev := withPending(f.stream(t))
+	if err := f.log(t, "t").Truncate(context.Background(), 4); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := f.workflows(t, nil).HandleStream(context.Background(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures %v %v, want none", failedIDs(resp), err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sheetlog/sheetlog/pkg/enginecache"
+	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
 	"github.com/sheetlog/sheetlog/pkg/workers"
 )
@@ -194,9 +195,17 @@ func (w *Workflows) runOne(ctx, runCtx context.Context, j Job) (err error) {
 	err = w.worker.Deliver(runCtx, j.Msg)
 	ms := time.Since(start).Milliseconds()
 	var unknown *spreadsheet.UnknownWorkflowError
+	var gone *errs.RangeError
 	switch {
 	case err == nil:
 		lg.Debug("workflow ran", "ms", ms)
+	case errors.As(err, &gone):
+		// The entry (or the log before it) was truncated away: the
+		// workflow can never run, and retrying cannot change that. Were
+		// it only the base that moved, the sweeper runs the entry again
+		// from the new base.
+		lg.Warn("the log no longer holds what the workflow needs; dropping it", "err", err)
+		return nil
 	case errors.As(err, &unknown):
 		// Retrying cannot help: reported as failed so that, after the
 		// mapping's finite retries, the record reaches the dead-letter
