@@ -108,16 +108,30 @@ type SheetStats struct {
 	DeadLettered int `json:"deadLettered"`
 }
 
-// DeadLetter is one record given up on.
+// DeadLetter is one batch given up on, as the on-failure destination of a
+// stream mapping receives it: the range of the records from the failed one
+// to the end of its batch (those after it may well have succeeded; the
+// mapping cannot know), here with the records themselves.
 type DeadLetter struct {
 	Time     time.Time `json:"time"`
 	Reason   string    `json:"reason"`
 	Attempts int       `json:"attempts"`
-	Sheet    string    `json:"sheet"`
+	// StartSequenceNumber and EndSequenceNumber bound the batch.
+	StartSequenceNumber string       `json:"startSequenceNumber"`
+	EndSequenceNumber   string       `json:"endSequenceNumber"`
+	Records             []DeadRecord `json:"records"`
+}
+
+// DeadRecord is a record of a dead-lettered batch.
+type DeadRecord struct {
+	Sheet string `json:"sheet"`
 	// Seq is the entry's sequence id ("" if the key is not a number).
-	Seq       string                     `json:"seq"`
-	StreamSeq string                     `json:"streamSeq"`
-	Record    events.DynamoDBEventRecord `json:"record"`
+	Seq       string `json:"seq"`
+	StreamSeq string `json:"streamSeq"`
+	// Failed is true for the records the function reported failed (or
+	// the batch's only record, after a function error).
+	Failed bool                       `json:"failed"`
+	Record events.DynamoDBEventRecord `json:"record"`
 }
 
 // NewESM compiles the filter and returns a mapping; Run starts it.
@@ -423,6 +437,7 @@ func (m *ESM) deliver(ctx context.Context, lg *slog.Logger, batch []queued, atte
 	m.mu.Unlock()
 
 	failedAt := -1 // index of the lowest failed record; -1: none
+	failed := map[int]bool{}
 	reason := ""
 	switch {
 	case err != nil || res.Failed():
@@ -441,12 +456,16 @@ func (m *ESM) deliver(ctx context.Context, lg *slog.Logger, batch []queued, atte
 			return 0, retryBisect
 		}
 		failedAt = 0
+		failed[0] = true
 	default:
 		var resp events.DynamoDBEventResponse
 		if len(res.Body) > 0 && string(res.Body) != "null" {
 			if err := json.Unmarshal(res.Body, &resp); err != nil {
 				lg.Warn("the function's reply is not a batch response; the batch failed", "body", truncate(string(res.Body), 300))
 				failedAt = 0
+				for i := range batch {
+					failed[i] = true
+				}
 				reason = "malformed batch response"
 			}
 		}
@@ -467,7 +486,11 @@ func (m *ESM) deliver(ctx context.Context, lg *slog.Logger, batch []queued, atte
 			if idx < 0 {
 				lg.Warn("an item failure names no record of the batch; the whole batch failed", "itemIdentifier", f.ItemIdentifier)
 				idx = 0
+				for i := range batch {
+					failed[i] = true
+				}
 			}
+			failed[idx] = true
 			if failedAt < 0 || idx < failedAt {
 				failedAt = idx
 			}
@@ -484,39 +507,40 @@ func (m *ESM) deliver(ctx context.Context, lg *slog.Logger, batch []queued, atte
 		m.mu.Unlock()
 		return failedAt, retryBackoff
 	}
-	m.deadLetter(lg, batch[failedAt:], reason, *attempts)
-	return len(batch), retryNone
-}
-
-func (m *ESM) deadLetter(lg *slog.Logger, recs []queued, reason string, attempts int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var f *os.File
-	if m.o.DLQFile != "" {
-		var err error
-		f, err = os.OpenFile(m.o.DLQFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			lg.Error("opening the dead-letter file", "err", err)
-		} else {
-			defer f.Close()
-		}
-	}
-	for _, q := range recs {
-		d := DeadLetter{Time: time.Now(), Reason: reason, Attempts: attempts, Sheet: q.sheet,
-			StreamSeq: q.rec.Change.SequenceNumber, Record: q.rec}
+	var recs []DeadRecord
+	for i, q := range batch[failedAt:] {
+		d := DeadRecord{Sheet: q.sheet, StreamSeq: q.rec.Change.SequenceNumber, Failed: failed[failedAt+i], Record: q.rec}
 		if k, ok := q.rec.Change.Keys[awsschema.AttrSeq]; ok && k.DataType() == events.DataTypeNumber {
 			d.Seq = k.Number()
 		}
-		m.dlq = append(m.dlq, d)
+		recs = append(recs, d)
+	}
+	m.deadLetter(lg, DeadLetter{Time: time.Now(), Reason: reason, Attempts: *attempts,
+		StartSequenceNumber: recs[0].StreamSeq, EndSequenceNumber: recs[len(recs)-1].StreamSeq, Records: recs})
+	return len(batch), retryNone
+}
+
+func (m *ESM) deadLetter(lg *slog.Logger, d DeadLetter) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dlq = append(m.dlq, d)
+	for _, r := range d.Records {
 		m.stats.DeadLettered++
-		m.sheet(q.sheet).DeadLettered++
-		lg.Error("record sent to the dead-letter queue", "sheet", d.Sheet, "seq", d.Seq, "streamSeq", d.StreamSeq,
-			"attempts", attempts, "reason", truncate(reason, 300))
-		if f != nil {
-			if b, err := json.Marshal(d); err == nil {
-				fmt.Fprintf(f, "%s\n", b)
-			}
-		}
+		m.sheet(r.Sheet).DeadLettered++
+		lg.Error("record sent to the dead-letter queue", "sheet", r.Sheet, "seq", r.Seq, "streamSeq", r.StreamSeq,
+			"failed", r.Failed, "attempts", d.Attempts, "reason", truncate(d.Reason, 300))
+	}
+	if m.o.DLQFile == "" {
+		return
+	}
+	f, err := os.OpenFile(m.o.DLQFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		lg.Error("opening the dead-letter file", "err", err)
+		return
+	}
+	defer f.Close()
+	if b, err := json.Marshal(d); err == nil {
+		fmt.Fprintf(f, "%s\n", b)
 	}
 }
 

@@ -207,7 +207,8 @@ func TestESMRetriesFromTheLowestFailure(t *testing.T) {
 }
 
 // A record that keeps failing is dead-lettered after MaxRetries retries,
-// with the rest of its batch, and the shard moves on.
+// with the rest of its batch (as the on-failure destination gets a batch's
+// range), and the shard moves on.
 func TestESMDeadLetters(t *testing.T) {
 	f := newStreamFixture(t)
 	rc := &recorder{}
@@ -219,17 +220,26 @@ func TestESMDeadLetters(t *testing.T) {
 		}
 		return failures(), nil
 	}
-	f.write(t, "a", 3, 0, 1)
-	m := f.run(t, rc, ESMOptions{BatchSize: 2, MaxRetries: 2})
+	f.write(t, "a", 3, 0, 1, 2)
+	m := f.run(t, rc, ESMOptions{BatchSize: 3, MaxRetries: 2})
 	waitFor(t, "a dead letter", func() bool { return len(m.DeadLetters()) == 1 })
 	f.write(t, "b", 1, 0)
 	waitFor(t, "b/0 after the dead letter", func() bool { return rc.deliveries()["b/0"] == 1 })
 	dl := m.DeadLetters()[0]
-	if dl.Sheet != "a" || dl.Seq != "1" || dl.Attempts != 3 || dl.StreamSeq == "" || dl.Record.Change.NewImage == nil {
-		t.Errorf("dead letter %+v", dl)
+	if len(dl.Records) != 2 || dl.Attempts != 3 || dl.StartSequenceNumber != dl.Records[0].StreamSeq || dl.EndSequenceNumber != dl.Records[1].StreamSeq {
+		t.Fatalf("dead letter %+v", dl)
 	}
-	if got := rc.deliveries(); got["a/0"] != 1 || got["a/1"] != 3 {
+	if r := dl.Records[0]; r.Sheet != "a" || r.Seq != "1" || !r.Failed || r.Record.Change.NewImage == nil {
+		t.Errorf("dead record %+v", r)
+	}
+	if r := dl.Records[1]; r.Seq != "2" || r.Failed {
+		t.Errorf("the record after the failed one: %+v", r)
+	}
+	if got := rc.deliveries(); got["a/0"] != 1 || got["a/1"] != 3 || got["a/2"] != 3 {
 		t.Errorf("deliveries %v", got)
+	}
+	if st := m.Stats(); st.DeadLettered != 2 || st.Sheets["a"].DeadLettered != 2 {
+		t.Errorf("stats %+v", st)
 	}
 }
 
@@ -251,7 +261,7 @@ func TestESMBisects(t *testing.T) {
 		return len(m.DeadLetters()) == 1 && d["a/6"] > 0 && d["a/7"] > 0
 	})
 	st := m.Stats()
-	if st.Bisects < 3 || st.DeadLettered != 1 || m.DeadLetters()[0].Seq != "5" {
+	if st.Bisects < 3 || st.DeadLettered != 1 || m.DeadLetters()[0].Records[0].Seq != "5" || !m.DeadLetters()[0].Records[0].Failed {
 		t.Errorf("stats %+v, dead letters %+v", st, m.DeadLetters())
 	}
 	alone := 0

@@ -62,7 +62,8 @@ type Options struct {
 	// (lambdarun.EnvFaultFailFirst); default 2 and "fault-".
 	FaultFailFirst   int
 	FaultSheetPrefix string
-	// APIInstances is the API function's concurrency (default 2).
+	// APIInstances is the API function's concurrency (default 1: see
+	// docs/lambda.md for why more is slower on moto).
 	APIInstances int
 	// BatchSize, MaxRetries and PollInterval of the event source mapping
 	// (defaults 10, 3 and 250 ms, about how often Lambda polls a stream).
@@ -89,7 +90,7 @@ func (o *Options) defaults() {
 		o.FaultSheetPrefix = "fault-"
 	}
 	if o.APIInstances == 0 {
-		o.APIInstances = 2
+		o.APIInstances = 1
 	}
 	if o.BatchSize == 0 {
 		o.BatchSize = 10
@@ -378,9 +379,9 @@ func (h *Harness) Report() string {
 	if h.ESM != nil {
 		s := h.ESM.Stats()
 		fmt.Fprintf(&b, "event source mapping: %d records read, %d filtered out, %d dropped on request, %d invocations, "+
-			"%d function errors, %d item failures, %d retries, %d bisects, %d dead-lettered\n",
+			"%d function errors, %d item failures, %d retries, %d bisects, %d records dead-lettered in %d batches\n",
 			s.RecordsRead, s.FilteredOut, s.Dropped, s.Invocations, s.FunctionErrors, s.ItemFailures,
-			s.Retries, s.Bisects, s.DeadLettered)
+			s.Retries, s.Bisects, s.DeadLettered, len(h.ESM.DeadLetters()))
 	}
 	sw := h.Sweeps()
 	fmt.Fprintf(&b, "sweeper: %d scheduled runs (%d failed); found %d stale entries, ran %d, failed %d, unknown %d, deferred %d\n",

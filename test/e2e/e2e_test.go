@@ -153,8 +153,10 @@ func TestUnknownWorkflowIsDeadLettered(t *testing.T) {
 		var dl []deadLetter
 		control(t, http.MethodGet, "/dead-letters", &dl)
 		for i := range dl {
-			if dl[i].Sheet == sheet && dl[i].Seq == "0" {
-				found = &dl[i]
+			for _, r := range dl[i].Records {
+				if r.Sheet == sheet && r.Seq == "0" && r.Failed {
+					found = &dl[i]
+				}
 			}
 		}
 		if found == nil {

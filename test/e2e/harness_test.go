@@ -37,11 +37,13 @@ type harnessStats struct {
 }
 
 type deadLetter struct {
-	Reason    string `json:"reason"`
-	Attempts  int    `json:"attempts"`
-	Sheet     string `json:"sheet"`
-	Seq       string `json:"seq"`
-	StreamSeq string `json:"streamSeq"`
+	Reason   string `json:"reason"`
+	Attempts int    `json:"attempts"`
+	Records  []struct {
+		Sheet  string `json:"sheet"`
+		Seq    string `json:"seq"`
+		Failed bool   `json:"failed"`
+	} `json:"records"`
 }
 
 // control calls the harness's control endpoint and decodes its JSON reply
