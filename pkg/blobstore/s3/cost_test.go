@@ -18,6 +18,7 @@ func TestCostS3(t *testing.T) {
 	cfg, bucket := gofakes3Bucket(t)
 	s := storeOn(t, cfg, bucket, Options{PageSize: DefaultPageSize, ClientOptions: []func(*s3.Options){c.clientOption}})
 	root := sheet(t, s, "cost")
+	write(t, sheet(t, s, "other"), "x", "from another sheet")
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -25,7 +26,7 @@ func TestCostS3(t *testing.T) {
 		}
 	}
 	var dir blobstore.BlobDir
-	var big blobstore.BlobDir
+	var big, deep blobstore.BlobDir
 	steps := []struct {
 		op   string
 		do   func()
@@ -33,16 +34,22 @@ func TestCostS3(t *testing.T) {
 	}{
 		{"Sheet", func() { sheet(t, s, "cost") }, ""},
 		{"GetDir", func() { dir = subdir(t, root, "d") }, "HeadObject=1"},
-		{"WriteBlob (new)", func() { write(t, dir, "a", "1") }, "ListObjectsV2=1 PutObject=1"},
-		{"WriteBlob (overwrite)", func() { write(t, dir, "a", "2") }, "ListObjectsV2=1 PutObject=1"},
+		{"WriteBlob (root)", func() { write(t, root, "r", "1") }, "ListObjectsV2=1 PutObject=1"},
+		{"WriteBlob (1 level down)", func() { write(t, dir, "a", "1") }, "HeadObject=1 ListObjectsV2=1 PutObject=1"},
+		{"(setup: GetDir d/e)", func() { deep = subdir(t, dir, "e") }, ""},
+		{"WriteBlob (2 levels down)", func() { write(t, deep, "a", "1") }, "HeadObject=2 ListObjectsV2=1 PutObject=1"},
 		{"ReadBlob", func() { read(t, dir, "a") }, "GetObject=1"},
 		{"ReadBlob (missing: 404)", func() { _, err := dir.ReadBlob(ctx, "zz"); _ = err }, "GetObject=1 ListObjectsV2=1"},
 		{"ReadBlob (a directory)", func() { _, err := root.ReadBlob(ctx, "d"); _ = err }, "GetObject=1 ListObjectsV2=1"},
 		{"GetDir (a blob)", func() { _, err := dir.GetDir(ctx, "a"); _ = err }, "HeadObject=1"},
 		{"WriteBlob (a directory)", func() { _ = root.WriteBlob(ctx, "d", nil) }, "ListObjectsV2=1"},
-		{"CopyBlob (same store)", func() { must(blobstore.Copy(ctx, root, "b", dir, "a")) }, "CopyObject=1 ListObjectsV2=1"},
+		{"(setup: remove d/e)", func() { must(deep.RemoveAll(ctx)) }, ""},
+		{"CopyBlob (same sheet, into root)", func() { must(blobstore.Copy(ctx, root, "b", dir, "a")) }, "CopyObject=1 ListObjectsV2=1"},
+		{"CopyBlob (same sheet, 1 level down)", func() { must(blobstore.Copy(ctx, dir, "b", root, "b")) }, "CopyObject=1 HeadObject=1 ListObjectsV2=1"},
+		{"Copy (other sheet: read + write)", func() { must(blobstore.Copy(ctx, root, "c", sheet(t, s, "other"), "x")) }, "GetObject=1 ListObjectsV2=1 PutObject=1"},
 		{"CopyBlob (missing source)", func() { _ = blobstore.Copy(ctx, root, "b", dir, "zz") }, "CopyObject=1 ListObjectsV2=2"},
 		{"RemoveBlob", func() { must(root.RemoveBlob(ctx, "b")) }, "DeleteObject=1 HeadObject=1"},
+		{"(setup: remove c)", func() { must(root.RemoveBlob(ctx, "c")) }, ""},
 		{"RemoveBlob (missing)", func() { must(root.RemoveBlob(ctx, "b")) }, "HeadObject=1 ListObjectsV2=1"},
 		{"Query (one page)", func() { _, err := root.Query(ctx, ""); must(err) }, "ListObjectsV2=1"},
 		{"RemoveAll (1 key)", func() { must(dir.RemoveAll(ctx)) }, "DeleteObjects=1 ListObjectsV2=1"},
@@ -60,7 +67,7 @@ func TestCostS3(t *testing.T) {
 		{"(setup: back to 1000)", func() { s.pageSize, s.removeBatch = DefaultPageSize, maxBatch }, ""},
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "\n%-34s %s\n", "operation", "S3 requests")
+	fmt.Fprintf(&table, "\n%-40s %s\n", "operation", "S3 requests")
 	for _, st := range steps {
 		c.take()
 		st.do()
@@ -71,7 +78,7 @@ func TestCostS3(t *testing.T) {
 		if got != st.want {
 			t.Errorf("%s: %q, want %q", st.op, got, st.want)
 		}
-		fmt.Fprintf(&table, "%-34s %s\n", st.op, orNone(got))
+		fmt.Fprintf(&table, "%-40s %s\n", st.op, orNone(got))
 	}
 
 	// One snapshot of a sheet with 10 tiles after a change inside one
@@ -97,10 +104,10 @@ func TestCostS3(t *testing.T) {
 		must(blobstore.Copy(ctx, nextTiles, tile, prevTiles, tile))
 	}
 	got := c.take()
-	if want := "CopyObject=9 HeadObject=4 ListObjectsV2=12 PutObject=2"; got != want {
+	if want := "CopyObject=9 HeadObject=25 ListObjectsV2=12 PutObject=2"; got != want {
 		t.Errorf("snapshot of a 1-tile change on a 10-tile sheet: %q, want %q", got, want)
 	}
-	fmt.Fprintf(&table, "%-34s %s\n", "snapshot, 1 of 10 tiles changed", got)
+	fmt.Fprintf(&table, "%-40s %s\n", "snapshot, 1 of 10 tiles changed", got)
 	t.Log(table.String())
 }
 

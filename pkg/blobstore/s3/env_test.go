@@ -30,12 +30,17 @@ import (
 type emulator struct {
 	name  string
 	fresh func(t *testing.T) (aws.Config, string)
+	// modelChecks, when not 0, is the number of runs of the conformance
+	// suite's model test on this emulator, instead of rapid's default
+	// 100: each run is a few hundred requests, which costs seconds on an
+	// emulator out of process. The in-process one runs the full count.
+	modelChecks int
 }
 
 // emulators lists gofakes3 (always) and the moto server.
 func emulators(t *testing.T) []emulator {
 	t.Helper()
-	return append([]emulator{{"gofakes3", gofakes3Bucket}}, otherEmulators(t)...)
+	return append([]emulator{{name: "gofakes3", fresh: gofakes3Bucket}}, otherEmulators(t)...)
 }
 
 // gofakes3Bucket serves a fresh gofakes3 in-process on the bolt backend:

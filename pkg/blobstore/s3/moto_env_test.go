@@ -15,7 +15,7 @@ func otherEmulators(t *testing.T) []emulator {
 	if ep == "" {
 		return nil
 	}
-	return []emulator{{"endpoint", func(t *testing.T) (aws.Config, string) {
+	return []emulator{{name: "endpoint", modelChecks: 20, fresh: func(t *testing.T) (aws.Config, string) {
 		cfg := aws.Config{
 			Region:       "us-east-1",
 			Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
