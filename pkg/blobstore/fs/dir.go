@@ -274,7 +274,7 @@ func (d *dir) tryPlace(op, name string, path []string, tmp string) error {
 		// An empty directory does not exist for the contract, so it
 		// gives way (to a writer whose rename then follows), unless it
 		// holds something that is not the store's.
-		if err := rmdirAt(pf, last); err != nil && !notExist(err) {
+		if err := rmdirTree(sr, path); err != nil && !notExist(err) {
 			if isDirNotEmpty(err) {
 				return errs.WrongKind(name, true)
 			}
@@ -344,6 +344,34 @@ func (d *dir) prune(sr *os.Root, segs []string) {
 	_ = rmdirAt(d.s.sheetsDir, d.enc)
 }
 
+// rmdirTree removes the directory at segs and the directories below it,
+// if they hold no file at all: rmdir only, so that it can never remove a
+// blob, even one written meanwhile (whose directory then stays).
+func rmdirTree(sr *os.Root, segs []string) error {
+	f, err := openDir(sr, segs)
+	if err != nil {
+		return err
+	}
+	entries, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := rmdirTree(sr, cat(segs, []string{e.Name()})); err != nil && !notExist(err) {
+				return err
+			}
+		}
+	}
+	pf, err := openDir(sr, segs[:len(segs)-1])
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	return rmdirAt(pf, segs[len(segs)-1])
+}
+
 func (d *dir) RemoveBlob(ctx context.Context, name string) error {
 	if err := d.entry(ctx, "RemoveBlob", name); err != nil {
 		return err
@@ -383,7 +411,7 @@ func (d *dir) RemoveBlob(ctx context.Context, name string) error {
 			return err
 		}
 		// An empty directory: nothing to remove, but tidy it away.
-		_ = rmdirAt(pf, last)
+		_ = rmdirTree(sr, path)
 	default:
 		return d.fail(err, "RemoveBlob", name)
 	}
@@ -504,7 +532,9 @@ func (d *dir) removeContents(ctx context.Context, dr *os.Root) error {
 			return d.fail(err, "RemoveAll", "")
 		}
 		// Root.RemoveAll unlinks a symbolic link, never what it points to.
-		if err := dr.RemoveAll(n); err != nil && !notExist(err) {
+		// A directory that a concurrent writer has just put a blob in is
+		// not empty at the end: that blob was written after this removal.
+		if err := dr.RemoveAll(n); err != nil && !notExist(err) && !isDirNotEmpty(err) {
 			return d.fail(err, "RemoveAll", "")
 		}
 	}

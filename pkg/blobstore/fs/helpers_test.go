@@ -1,3 +1,5 @@
+//go:build unix
+
 package fsblob_test
 
 import (
