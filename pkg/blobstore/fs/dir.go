@@ -220,6 +220,7 @@ func (d *dir) place(ctx context.Context, op, name, tmp string) error {
 		if err := d.tryPlace(op, name, path, tmp); err != errRetry {
 			return err
 		}
+		d.s.retries.Add(1)
 	}
 	return d.fail(fmt.Errorf("gave up after %d attempts: its directory kept being removed", maxAttempts), op, name)
 }
@@ -251,6 +252,9 @@ func (d *dir) tryPlace(op, name string, path []string, tmp string) error {
 		return d.fail(err, op, name)
 	}
 	defer pf.Close()
+	if h := d.s.beforeRename; h != nil {
+		h()
+	}
 	err = renameAt(d.s.tmpDir, tmp, pf, last)
 	switch {
 	case err == nil:

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
@@ -50,6 +51,11 @@ type Store struct {
 	lock      *os.File
 
 	closeOnce sync.Once
+	// retries counts the writes that started over because a directory was
+	// pruned under them (for tests).
+	retries atomic.Int64
+	// beforeRename, if set, runs just before a write's rename (for tests).
+	beforeRename func()
 }
 
 var (

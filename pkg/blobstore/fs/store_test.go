@@ -342,6 +342,31 @@ func isNotFound(err error) bool {
 	return errors.As(err, &se) && se.StatusCode == 404
 }
 
+// TestWriteAfterItsDirectoriesWerePruned removes the directories a write
+// has just made, between its mkdir and its rename, as a concurrent
+// RemoveBlob's pruning would: the write must make them again.
+func TestWriteAfterItsDirectoriesWerePruned(t *testing.T) {
+	dir := memDir(t)
+	s := openAt(t, dir, fsblob.Options{})
+	sd := filepath.Join(dir, "sheets", "s")
+	calls := 0
+	fsblob.SetBeforeRename(s, func() {
+		if calls++; calls == 1 {
+			for _, p := range []string{"a/b", "a", ""} {
+				if err := syscall.Rmdir(filepath.Join(sd, p)); err != nil {
+					t.Errorf("rmdir %s: %v", p, err)
+				}
+			}
+		}
+	})
+	d := sheet(t, s, "s", "a", "b")
+	write(t, d, "x", "made it")
+	wantBlob(t, d, "x", "made it")
+	if n := fsblob.Retries(s); n != 1 || calls != 2 {
+		t.Errorf("the write started over %d times (%d renames), want once", n, calls)
+	}
+}
+
 // TestPruneRacesWithWriters removes the last blob of a directory (which
 // prunes it and its parents) while other writers put blobs in it. Every
 // write must succeed and stay: a writer whose directory was pruned between
@@ -396,6 +421,7 @@ func TestPruneRacesWithWriters(t *testing.T) {
 	g.Wait()
 	close(done)
 	pruners.Wait()
+	t.Logf("%d writes started over after a prune", fsblob.Retries(s))
 }
 
 // TestPrunesWithoutLosingWrites is TestPruneRacesWithWriters without
@@ -442,6 +468,7 @@ func TestPrunesWithoutLosingWrites(t *testing.T) {
 	g.Wait()
 	close(done)
 	pruners.Wait()
+	t.Logf("%d writes started over after a prune", fsblob.Retries(s))
 	if blobs, dirs := list(t, sheet(t, s, "s")); len(blobs)+len(dirs) != 0 {
 		t.Errorf("after the race the sheet lists %q %q, want nothing", blobs, dirs)
 	}
