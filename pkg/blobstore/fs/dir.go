@@ -180,7 +180,7 @@ func (d *dir) WriteBlob(ctx context.Context, name string, data []byte) error {
 // writeTemp writes data to a new file in tmp/ and fsyncs it.
 func (s *Store) writeTemp(data []byte) (string, error) {
 	name := tempName("w-")
-	f, err := s.root.OpenFile(tmpDir+"/"+name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := s.tmpRoot.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return "", err
 	}
@@ -237,7 +237,7 @@ func (d *dir) tryPlace(op, name string, path []string, tmp string) error {
 	defer sr.Close()
 	pf, err := openDir(sr, parent)
 	if notExist(err) {
-		if err := d.mkdirs(sr, parent); err != nil {
+		if err := d.mkdirs(sr, parent, name); err != nil {
 			return err
 		}
 		pf, err = openDir(sr, parent)
@@ -291,8 +291,8 @@ func (d *dir) tryPlace(op, name string, path []string, tmp string) error {
 	return d.fail(err, op, name)
 }
 
-// mkdirs makes the directories of segs that are missing.
-func (d *dir) mkdirs(sr *os.Root, segs []string) error {
+// mkdirs makes the directories of segs, the way to name, that are missing.
+func (d *dir) mkdirs(sr *os.Root, segs []string, name string) error {
 	for i := range segs {
 		err := sr.Mkdir(joinPath(segs[:i+1]), 0o755)
 		switch {
@@ -301,9 +301,9 @@ func (d *dir) mkdirs(sr *os.Root, segs []string) error {
 		case notExist(err):
 			return errRetry
 		case notDir(err):
-			return d.blocked(sr, segs[i])
+			return d.blocked(sr, name)
 		default:
-			return d.fail(err, "creating directory", strings.Join(segs[:i+1], "/"))
+			return d.fail(err, "creating a directory for", name)
 		}
 	}
 	return nil

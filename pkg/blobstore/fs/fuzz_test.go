@@ -103,6 +103,7 @@ func (r *runner) checkErr(what string, err error) {
 }
 
 // dir decodes a sheet and a path and walks to it; nil if a GetDir fails.
+// The path's names count as written: a write below makes them listable.
 func (r *runner) dir() (blobstore.BlobDir, string) {
 	sheet := fuzzSheets[int(r.p.byte())%len(fuzzSheets)]
 	d, err := r.w.store.Sheet(sheet)
@@ -119,6 +120,7 @@ func (r *runner) dir() (blobstore.BlobDir, string) {
 		if err != nil {
 			return nil, where
 		}
+		r.names[name] = true
 		d = sub
 	}
 	return d, where

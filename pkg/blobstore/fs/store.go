@@ -48,6 +48,7 @@ type Store struct {
 	// *at calls (rmdir of a sheet, renames out of tmp) and fsync.
 	sheetsDir *os.File
 	tmpDir    *os.File
+	tmpRoot   *os.Root // <root>/tmp again, where temporary files are made
 	lock      *os.File
 
 	closeOnce sync.Once
@@ -123,7 +124,11 @@ func Open(path string, opts Options) (_ *Store, err error) {
 	if s.sheetsDir, err = s.root.OpenFile(sheetsDir, os.O_RDONLY|syscall.O_DIRECTORY, 0); err != nil {
 		return nil, fail(err, "opening %s", sheetsDir)
 	}
-	if s.tmpDir, err = s.root.OpenFile(tmpDir, os.O_RDONLY|syscall.O_DIRECTORY, 0); err != nil {
+	if s.tmpRoot, err = s.root.OpenRoot(tmpDir); err != nil {
+		return nil, fail(err, "opening %s", tmpDir)
+	}
+	// The same directory as tmpRoot: both are opened from it.
+	if s.tmpDir, err = s.tmpRoot.OpenFile(".", os.O_RDONLY|syscall.O_DIRECTORY, 0); err != nil {
 		return nil, fail(err, "opening %s", tmpDir)
 	}
 	if err := s.syncPath(s.root, "."); err != nil {
@@ -236,7 +241,7 @@ func (s *Store) Close() error {
 				f.Close() // closing the lock file releases the flock
 			}
 		}
-		for _, r := range []*os.Root{s.sheets, s.root} {
+		for _, r := range []*os.Root{s.sheets, s.tmpRoot, s.root} {
 			if r != nil {
 				r.Close()
 			}
