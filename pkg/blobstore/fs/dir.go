@@ -356,7 +356,7 @@ func rmdirTree(sr *os.Root, segs []string) error {
 	if err != nil {
 		return err
 	}
-	entries, err := f.ReadDir(-1)
+	entries, err := readDir(f)
 	f.Close()
 	if err != nil {
 		return err

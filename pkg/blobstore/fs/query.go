@@ -46,7 +46,7 @@ func (s *Store) scanIn(sr *os.Root, segs []string, dirLen, contLen int, fn func(
 		}
 		return err
 	}
-	entries, err := f.ReadDir(-1)
+	entries, err := readDir(f)
 	f.Close()
 	if err != nil {
 		return err

@@ -137,3 +137,22 @@ func cannotLink(err error) bool {
 	}
 	return false
 }
+
+// readDir lists the directory f. A File opened in an os.Root lstats every
+// entry as ReadDir reads it; a duplicate of its descriptor, opened as a
+// plain File, uses the types the directory itself records (d_type), and
+// only lstats where the file system records none.
+func readDir(f *os.File) ([]os.DirEntry, error) {
+	var dup int
+	err := withFd(f, func(fd int) error {
+		var err error
+		dup, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	df := os.NewFile(uintptr(dup), f.Name())
+	defer df.Close()
+	return df.ReadDir(-1)
+}
