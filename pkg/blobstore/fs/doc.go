@@ -41,9 +41,11 @@
 // directory, where P1 is 91 bytes, P2 to P4 127 each and L 128. "~" never
 // occurs in an encoded form, so a continuation directory cannot be
 // mistaken for a name; listing a directory follows them. Every segment
-// stays under 143 bytes. Anything in
-// the tree that is not exactly the encoding of a valid name (a stray file,
-// a symbolic link, ".DS_Store") is not listed.
+// stays under 143 bytes.
+//
+// Anything in the tree that is not exactly the encoding of a valid name
+// (a stray file, a symbolic link, a FIFO, ".DS_Store") is not listed, and
+// a directory that holds nothing else is empty.
 //
 // # Writes
 //
@@ -66,11 +68,19 @@
 // between its mkdir and its rename sees ENOENT and starts over. An empty
 // directory left by a crash, or made by a writer whose blob has not
 // arrived yet, is invisible to Query (each directory is checked to hold a
-// blob somewhere below) and gives way to a blob of the same name.
+// blob somewhere below) and gives way to a blob of the same name (with
+// any empty directories below it; a directory holding foreign files does
+// not, and the write is a *errs.BlobWrongKindError).
+//
+// Query reads the whole directory for every page, sorts it and checks
+// the directories of the page: fine for a sheet's directories (about
+// 2.5 ms for 1,100 entries), not meant for millions.
 //
 // RemoveAll removes the contents in place, then the directory: it is not
 // atomic (a reader may see part of the tree gone; a crash may leave part
-// of it, which another RemoveAll removes), as with S3.
+// of it, which another RemoveAll removes; a blob written concurrently may
+// survive, as if written just after), as with S3. RemoveBlob and RemoveAll
+// fsync the directory they removed from.
 //
 // # Containment
 //
