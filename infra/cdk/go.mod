@@ -13,6 +13,7 @@ require (
 	github.com/aws/jsii-runtime-go v1.142.0
 	github.com/cdklabs/cdk-nag-go/cdknag/v2 v2.38.2
 	github.com/sheetlog/sheetlog v0.0.0
+	go.yaml.in/yaml/v3 v3.0.6
 )
 
 require (
