@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
-	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
@@ -39,12 +38,28 @@ func TestNagAwsSolutions(t *testing.T) {
 				return
 			}
 			nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
-			for level, find := range map[string]func(*string, any) *[]*cxapi.SynthesisMessage{
-				"error":   annotations.FindError,
-				"warning": annotations.FindWarning,
+			// The messages are decoded from JSON: their Go type is
+			// deprecated in favour of a package the Go CDK does not have.
+			var found []struct {
+				ID    string `json:"id"`
+				Level string `json:"level"`
+				Entry struct {
+					Data any `json:"data"`
+				} `json:"entry"`
+			}
+			for _, msgs := range []any{
+				annotations.FindError(jsii.String("*"), nag),
+				annotations.FindWarning(jsii.String("*"), nag),
 			} {
-				for _, m := range *find(jsii.String("*"), nag) {
-					t.Errorf("unsuppressed cdk-nag %s at %s: %s", level, *m.Id, firstLine(fmt.Sprint(m.Entry.Data)))
+				b, err := json.Marshal(msgs)
+				if err == nil {
+					err = json.Unmarshal(b, &found)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range found {
+					t.Errorf("unsuppressed cdk-nag %s at %s: %s", m.Level, m.ID, firstLine(fmt.Sprint(m.Entry.Data)))
 				}
 			}
 			checkSuppressionReasons(t, plain(t, assertions.Template_FromStack(st.Stack, nil).ToJSON()))
