@@ -372,6 +372,11 @@ func TestSweeperSchedule(t *testing.T) {
 	if !jsonEqual(tg["RetryPolicy"], map[string]any{"MaximumRetryAttempts": 0}) {
 		t.Errorf("RetryPolicy %s, want no retries", show(tg["RetryPolicy"]))
 	}
+	// EventBridge invokes asynchronously: no Lambda retries either.
+	_, eic := s.only(t, "AWS::Lambda::EventInvokeConfig")
+	if !jsonEqual(props(eic)["FunctionName"], ref(logicalID(s, s.stack.Sweeper))) || props(eic)["MaximumRetryAttempts"] != float64(0) {
+		t.Errorf("async invoke config %s, want the sweeper with no retries", show(props(eic)))
+	}
 	// Schedule and grace from the context.
 	c := synth(t, map[string]string{CtxSweepRate: "10m", CtxSweepGrace: "30m"})
 	_, rule = c.only(t, "AWS::Events::Rule")
