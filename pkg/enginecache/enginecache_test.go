@@ -358,7 +358,7 @@ func TestConcurrentUse(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(g), 1))
-			for range 200 {
+			for range 100 {
 				sh := sheets[rng.IntN(len(sheets))]
 				var err error
 				if rng.IntN(4) == 0 {
