@@ -50,11 +50,11 @@ type committer struct {
 	queue  []*request
 	closed bool
 
-	wake chan struct{} // capacity 1: "the queue may be non-empty"
+	wake    chan struct{} // capacity 1: "the queue may be non-empty"
+	stopped chan struct{}
 
 	// Counters for benchmarks and tests: requests claimed, transactions.
 	claimed, batches atomic.Int64
-	stopped          chan struct{}
 }
 
 func newCommitter(db *bolt.DB, maxOps, maxBytes int) *committer {
