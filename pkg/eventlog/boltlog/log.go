@@ -88,57 +88,61 @@ func (l *sheetLog) AddEntry(ctx context.Context, id eventlog.SequenceID, e event
 	key := idKey(l.prefix, id)
 
 	var last *eventlog.SnapshotRef
-	err := l.s.update(ctx, len(rec)+len(key), func(tx *bolt.Tx) (error, error) {
-		last = nil
-		h, err := l.readHead(tx)
-		if err != nil {
-			return err, nil
-		}
-		if id != h.next {
-			return errs.Conflict(uint64(id), uint64(h.next)), nil
-		}
-		if h.next == math.MaxUint64 {
-			return errs.Storage(nil, "the event log of sheet %s has used every sequence id", l.sheet), nil
-		}
-		nh := h
-		nh.next++
-		if md.Snapshot != "" {
-			nh.hasSnap, nh.snap = true, id
-		}
-		// Read what the reply needs before writing anything, so that a
-		// failure here leaves the transaction clean.
-		var reply *eventlog.SnapshotRef
-		if md.Snapshot != "" {
-			if known != nil && *known != id {
-				reply = &eventlog.SnapshotRef{SequenceID: id, BlobID: md.Snapshot}
-			}
-		} else if reply, err = l.lastSnapshot(tx, h, known); err != nil {
-			return err, nil
-		}
-
-		if err := tx.Bucket(bucketEntries).Put(key, rec); err != nil {
-			return nil, err
-		}
-		if md.Pending != "" {
-			if err := tx.Bucket(bucketPending).Put(key, []byte(md.Pending)); err != nil {
-				return nil, err
-			}
-		}
-		if md.Snapshot != "" {
-			if err := tx.Bucket(bucketSnapshots).Put(key, snapshotMark); err != nil {
-				return nil, err
-			}
-		}
-		if err := putHead(tx, l.key, nh); err != nil {
-			return nil, err
-		}
-		last = reply
-		return nil, nil
+	err := l.s.update(ctx, len(rec)+len(key), func(tx *bolt.Tx) (outcome, fatal error) {
+		last, outcome, fatal = l.appendTx(tx, id, key, rec, md, known)
+		return outcome, fatal
 	})
 	if err != nil {
 		return nil, err
 	}
 	return last, nil
+}
+
+// appendTx is AddEntry inside a transaction: rec is the encoded entry,
+// md its metadata, key its key.
+func (l *sheetLog) appendTx(tx *bolt.Tx, id eventlog.SequenceID, key, rec []byte, md eventlog.Metadata, known *eventlog.SequenceID) (last *eventlog.SnapshotRef, outcome, fatal error) {
+	h, err := l.readHead(tx)
+	if err != nil {
+		return nil, err, nil
+	}
+	if id != h.next {
+		return nil, errs.Conflict(uint64(id), uint64(h.next)), nil
+	}
+	if h.next == math.MaxUint64 {
+		return nil, errs.Storage(nil, "the event log of sheet %s has used every sequence id", l.sheet), nil
+	}
+	nh := h
+	nh.next++
+	if md.Snapshot != "" {
+		nh.hasSnap, nh.snap = true, id
+	}
+	// Read what the reply needs before writing anything, so that a
+	// failure here leaves the transaction clean.
+	if md.Snapshot != "" {
+		if known != nil && *known != id {
+			last = &eventlog.SnapshotRef{SequenceID: id, BlobID: md.Snapshot}
+		}
+	} else if last, err = l.lastSnapshot(tx, h, known); err != nil {
+		return nil, err, nil
+	}
+
+	if err := tx.Bucket(bucketEntries).Put(key, rec); err != nil {
+		return nil, nil, err
+	}
+	if md.Pending != "" {
+		if err := tx.Bucket(bucketPending).Put(key, []byte(md.Pending)); err != nil {
+			return nil, nil, err
+		}
+	}
+	if md.Snapshot != "" {
+		if err := tx.Bucket(bucketSnapshots).Put(key, snapshotMark); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := putHead(tx, l.key, nh); err != nil {
+		return nil, nil, err
+	}
+	return last, nil, nil
 }
 
 func copyKnown(k *eventlog.SequenceID) *eventlog.SequenceID {

@@ -93,7 +93,24 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	_, statErr := os.Stat(path)
 	created := errors.Is(statErr, os.ErrNotExist)
+	if created {
+		if err := create(path, opts); err != nil {
+			return nil, err
+		}
+	}
+	db, err := openBolt(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Update(initBuckets); err != nil {
+		_ = db.Close()
+		return nil, errs.Storage(err, "cannot open event log file %s", path)
+	}
+	opts.Logger.Info("event log opened", "path", path, "created", created)
+	return &Store{path: path, opts: opts, db: db, c: newCommitter(db, opts.MaxBatchOps, opts.MaxBatchBytes)}, nil
+}
 
+func openBolt(path string, opts Options) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: opts.LockTimeout,
 		// The map freelist stays fast as the file fragments; NoSync and
@@ -106,21 +123,44 @@ func Open(path string, opts Options) (*Store, error) {
 	case err != nil:
 		return nil, errs.Storage(err, "cannot open event log file %s", path)
 	}
-	if created {
-		// bbolt fsyncs the file but not the directory entry that names it:
-		// without this, a crash could lose the whole file along with
-		// appends already acknowledged.
-		if err := syncDir(dir); err != nil {
-			_ = db.Close()
-			return nil, errs.Storage(err, "cannot sync directory %s", dir)
+	return db, nil
+}
+
+// create makes a new, initialised store file at path atomically: a crash
+// half way through bbolt's own initialisation of a fresh file would leave
+// a file that no longer opens. The file is built under a temporary name
+// and linked into place (link, unlike rename, never replaces a file that
+// another process created meanwhile); the directory is then fsync'd,
+// since bbolt syncs the file but not the entry that names it.
+func create(path string, opts Options) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".new-*")
+	if err != nil {
+		return errs.Storage(err, "cannot create event log file %s", path)
+	}
+	tmp := f.Name()
+	_ = f.Close()
+	defer os.Remove(tmp)
+	db, err := openBolt(tmp, opts)
+	if err != nil {
+		return err
+	}
+	err = db.Update(initBuckets)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		if err = os.Link(tmp, path); errors.Is(err, os.ErrExist) {
+			return nil // someone else created it first; use theirs
 		}
 	}
-	if err := db.Update(initBuckets); err != nil {
-		_ = db.Close()
-		return nil, errs.Storage(err, "cannot open event log file %s", path)
+	if err == nil {
+		err = syncDir(dir)
 	}
-	opts.Logger.Info("event log opened", "path", path, "created", created)
-	return &Store{path: path, opts: opts, db: db, c: newCommitter(db, opts.MaxBatchOps, opts.MaxBatchBytes)}, nil
+	if err != nil {
+		return errs.Storage(err, "cannot create event log file %s", path)
+	}
+	return nil
 }
 
 func initBuckets(tx *bolt.Tx) error {
