@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -55,6 +56,9 @@ type committer struct {
 
 	// Counters for benchmarks and tests: requests claimed, transactions.
 	claimed, batches atomic.Int64
+	// onCommit, when set (by benchmarks, before any write), is told how
+	// long each batch's transaction took, fsync included.
+	onCommit func(ops int, d time.Duration)
 }
 
 func newCommitter(db *bolt.DB, maxOps, maxBytes int) *committer {
@@ -180,6 +184,7 @@ func (c *committer) commit(batch []*request) {
 		return
 	}
 	outcomes := make([]error, len(batch))
+	began := time.Now()
 	err := c.db.Update(func(tx *bolt.Tx) error {
 		for i, r := range batch {
 			outcome, fatal := r.apply(tx)
@@ -190,6 +195,9 @@ func (c *committer) commit(batch []*request) {
 		}
 		return nil
 	})
+	if c.onCommit != nil {
+		c.onCommit(len(batch), time.Since(began))
+	}
 	var fe fatalError
 	switch {
 	case err == nil:
