@@ -3,6 +3,7 @@ package boltlog
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,7 @@ type request struct {
 // waiting into one read-write transaction and one fsync.
 type committer struct {
 	db       *bolt.DB
+	log      *slog.Logger
 	maxOps   int
 	maxBytes int
 	// broken is set by the first failed commit: from then on bbolt's
@@ -61,9 +63,9 @@ type committer struct {
 	onCommit func(ops int, d time.Duration)
 }
 
-func newCommitter(db *bolt.DB, maxOps, maxBytes int) *committer {
+func newCommitter(db *bolt.DB, log *slog.Logger, maxOps, maxBytes int) *committer {
 	c := &committer{
-		db: db, maxOps: maxOps, maxBytes: maxBytes,
+		db: db, log: log, maxOps: maxOps, maxBytes: maxBytes,
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}),
 	}
 	go c.run()
@@ -211,10 +213,12 @@ func (c *committer) commit(batch []*request) {
 			c.commit([]*request{r})
 		}
 	case errors.As(err, &fe):
+		c.log.Error("event log write refused by bbolt", "err", fe.err)
 		batch[0].done <- errs.Storage(fe.err, "event log write failed")
 	default:
 		// The commit itself failed: the outcome of the batch is unknown.
 		serr := errs.Storage(err, "event log commit failed; the outcome of this write is unknown")
+		c.log.Error("event log commit failed; every further call is refused until the store is reopened", "err", err, "writes", len(batch))
 		c.broken.CompareAndSwap(nil, errs.Storage(err, "an earlier event log commit failed; reopen the store"))
 		for _, r := range batch {
 			r.done <- serr

@@ -107,7 +107,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, errs.Storage(err, "cannot open event log file %s", path)
 	}
 	opts.Logger.Info("event log opened", "path", path, "created", created)
-	return &Store{path: path, opts: opts, db: db, c: newCommitter(db, opts.MaxBatchOps, opts.MaxBatchBytes)}, nil
+	return &Store{path: path, opts: opts, db: db, c: newCommitter(db, opts.Logger, opts.MaxBatchOps, opts.MaxBatchBytes)}, nil
 }
 
 func openBolt(path string, opts Options) (*bolt.DB, error) {

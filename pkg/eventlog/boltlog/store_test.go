@@ -561,3 +561,47 @@ func TestConcurrentAppenders(t *testing.T) {
 		}
 	}
 }
+
+// After a commit fails, the store refuses every call until it is
+// reopened; the failed write is not there afterwards.
+func TestFailedCommitBreaksStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := mustLog(t, s, "b")
+	add(t, l, 0, eventlog.Metadata{})
+	// bbolt refuses to grow the file past MaxSize, in the commit. Set
+	// before the next write: the committer reads it after taking it.
+	s.db.MaxSize = 1
+	big := fmt.Appendf(nil, `{"type":"T","pad":"%s"}`, strings.Repeat("x", 1<<20))
+	if _, err := l.AddEntry(t.Context(), 1, eventlog.Entry{Body: big}, nil); !isType[*errs.StorageError](err) {
+		t.Fatalf("AddEntry past MaxSize = %v", err)
+	}
+	if _, err := l.AddEntry(t.Context(), 1, eventlog.Entry{Body: body(1)}, nil); !isType[*errs.StorageError](err) || !strings.Contains(err.Error(), "reopen") {
+		t.Fatalf("AddEntry after a failed commit = %v", err)
+	}
+	if _, err := l.Query(t.Context(), eventlog.FromStart, eventlog.ToEnd, nil); !isType[*errs.StorageError](err) {
+		t.Fatalf("Query after a failed commit = %v", err)
+	}
+	if _, err := s.Pending(t.Context()); !isType[*errs.StorageError](err) {
+		t.Fatalf("Pending after a failed commit = %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Verify(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	l = mustLog(t, s, "b")
+	if _, got := all(t, l, eventlog.FromStart); len(got) != 1 {
+		t.Fatalf("%d entries after reopen, want 1", len(got))
+	}
+	add(t, l, 1, eventlog.Metadata{})
+}
