@@ -31,10 +31,11 @@
 package eventlog
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 
+	"github.com/sheetlog/sheetlog/internal/jsonscan"
 	"github.com/sheetlog/sheetlog/pkg/errs"
 )
 
@@ -233,7 +234,8 @@ type EventLog interface {
 	// same id succeeds. An acknowledged append is durable.
 	//
 	// When known is not nil and the log's newest snapshot has a different
-	// id, the reply names that snapshot.
+	// id, the reply names that snapshot. The log does not keep e.Body
+	// after returning, so callers may reuse the buffer.
 	AddEntry(ctx context.Context, id SequenceID, e Entry, known *SequenceID) (*SnapshotRef, error)
 
 	// SetMetadata changes metadata fields of the entry at id, all or
@@ -259,37 +261,53 @@ type Store interface {
 	Log(sheet string) (EventLog, error)
 }
 
-// metadataKeys may not appear in a body: they live beside it.
-var metadataKeys = []string{"snapshot", "history", "pending"}
+// PendingEntry names an entry whose pending field is set: a workflow that
+// was requested there and has not finished. Stores list them across sheets
+// so that a worker pool at start-up, or a sweeper, can re-send workflows
+// whose messages were lost.
+type PendingEntry struct {
+	Sheet      string
+	SequenceID SequenceID
+	Workflow   string
+}
 
 // ValidateEntry checks that e can be stored: its body is a JSON object
-// with a string "type" member and no metadata member, and each metadata
-// field that is set is non-empty (the empty string is how absence is
-// written). Every implementation calls it before writing.
+// with a non-empty string "type" member and no metadata member, and each
+// metadata field that is set is non-empty (the empty string is how absence
+// is written). Every implementation calls it before writing.
 func ValidateEntry(e Entry) error {
-	b := bytes.TrimSpace(e.Body)
-	if len(b) == 0 || b[0] != '{' {
+	s := jsonscan.New(e.Body)
+	if s.Peek() != '{' {
 		return errs.Validation("entry body must be a JSON object")
 	}
-	if !json.Valid(b) {
-		return errs.Validation("entry body is not valid JSON")
-	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(b, &top); err != nil {
-		return errs.Validation("entry body must be a JSON object: %v", err)
-	}
-	t, ok := top["type"]
-	if !ok {
-		return errs.Validation(`entry body has no "type" member`)
-	}
 	var typ string
-	if err := json.Unmarshal(t, &typ); err != nil || typ == "" {
-		return errs.Validation(`entry "type" must be a non-empty string`)
-	}
-	for _, k := range metadataKeys {
-		if _, ok := top[k]; ok {
-			return errs.Validation("entry body may not hold the metadata member %q", k)
+	hasType := false
+	err := s.Object(func(key string) error {
+		switch key {
+		case "type":
+			if s.Peek() != '"' {
+				return errs.Validation(`entry "type" must be a string`)
+			}
+			var err error
+			typ, err = s.String()
+			hasType = true
+			return err
+		case "snapshot", "history", "pending":
+			return errs.Validation("entry body may not hold the metadata member %q; metadata is kept beside the body", key)
 		}
+		return s.Skip()
+	})
+	if err == nil {
+		err = s.End()
+	}
+	var ve *errs.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return err
+	case err != nil:
+		return errs.Validation("entry body is not valid JSON: %v", err)
+	case !hasType || typ == "":
+		return errs.Validation(`entry body needs a non-empty string "type" member`)
 	}
 	return nil
 }

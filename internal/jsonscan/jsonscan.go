@@ -1,0 +1,305 @@
+// Package jsonscan is a small pull parser for JSON documents of known
+// shape. The hot paths of the engine (replaying log entries, loading
+// snapshot tiles) decode millions of tiny objects; encoding/json's
+// reflection costs several times more than walking the bytes once. It is
+// strict: it accepts exactly RFC 8259 JSON, and FuzzAgainstStdlib checks
+// that it agrees with encoding/json on what is valid.
+package jsonscan
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// MaxDepth bounds nesting when skipping values, so hostile input cannot
+// exhaust the stack.
+const MaxDepth = 64
+
+// SyntaxError reports malformed JSON at a byte offset.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg)
+}
+
+// Scanner reads one JSON document from a byte slice.
+type Scanner struct {
+	data []byte
+	pos  int
+}
+
+// New returns a scanner over data.
+func New(data []byte) *Scanner { return &Scanner{data: data} }
+
+// Reset makes s scan data from the start.
+func (s *Scanner) Reset(data []byte) { s.data, s.pos = data, 0 }
+
+func (s *Scanner) errorf(format string, args ...any) error {
+	return &SyntaxError{Offset: s.pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (s *Scanner) ws() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// Peek returns the first byte of the next value after white space, or 0
+// at the end of input.
+func (s *Scanner) Peek() byte {
+	s.ws()
+	if s.pos < len(s.data) {
+		return s.data[s.pos]
+	}
+	return 0
+}
+
+// End checks that only white space remains.
+func (s *Scanner) End() error {
+	s.ws()
+	if s.pos != len(s.data) {
+		return s.errorf("unexpected data after the value")
+	}
+	return nil
+}
+
+// Object reads an object, calling member for each key with the scanner
+// positioned at the member's value; member must consume the value (read it
+// or Skip it). Duplicate keys are the callback's business.
+func (s *Scanner) Object(member func(key string) error) error {
+	if s.Peek() != '{' {
+		return s.errorf("expected an object")
+	}
+	s.pos++
+	if s.Peek() == '}' {
+		s.pos++
+		return nil
+	}
+	for {
+		if s.Peek() != '"' {
+			return s.errorf("expected a member name")
+		}
+		key, err := s.String()
+		if err != nil {
+			return err
+		}
+		if s.Peek() != ':' {
+			return s.errorf("expected ':' after member name")
+		}
+		s.pos++
+		if err := member(key); err != nil {
+			return err
+		}
+		switch s.Peek() {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			return nil
+		default:
+			return s.errorf("expected ',' or '}' in object")
+		}
+	}
+}
+
+// String reads a string value.
+func (s *Scanner) String() (string, error) {
+	raw, plain, err := s.stringToken()
+	if err != nil {
+		return "", err
+	}
+	if plain {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", s.errorf("bad string: %v", err)
+	}
+	return v, nil
+}
+
+// stringToken returns the quoted token and whether it needs no unescaping
+// (no backslash, valid UTF-8).
+func (s *Scanner) stringToken() (raw []byte, plain bool, err error) {
+	if s.Peek() != '"' {
+		return nil, false, s.errorf("expected a string")
+	}
+	start := s.pos
+	s.pos++
+	plain = true
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			raw = s.data[start:s.pos]
+			if plain && !utf8.Valid(raw) {
+				plain = false
+			}
+			return raw, plain, nil
+		case c == '\\':
+			plain = false
+			if s.pos+1 >= len(s.data) {
+				return nil, false, s.errorf("unterminated escape")
+			}
+			switch s.data[s.pos+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.pos += 2
+			case 'u':
+				if s.pos+6 > len(s.data) {
+					return nil, false, s.errorf("short \\u escape")
+				}
+				for _, h := range s.data[s.pos+2 : s.pos+6] {
+					if !isHex(h) {
+						return nil, false, s.errorf("bad \\u escape")
+					}
+				}
+				s.pos += 6
+			default:
+				return nil, false, s.errorf("bad escape")
+			}
+		case c < 0x20:
+			return nil, false, s.errorf("control character in string")
+		default:
+			s.pos++
+		}
+	}
+	return nil, false, s.errorf("unterminated string")
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// NumberToken reads a number and returns its text.
+func (s *Scanner) NumberToken() ([]byte, error) {
+	s.ws()
+	start := s.pos
+	d := s.data
+	i := s.pos
+	if i < len(d) && d[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+	case i < len(d) && '1' <= d[i] && d[i] <= '9':
+		for i < len(d) && '0' <= d[i] && d[i] <= '9' {
+			i++
+		}
+	default:
+		return nil, s.errorf("expected a number")
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		if i >= len(d) || d[i] < '0' || d[i] > '9' {
+			s.pos = i
+			return nil, s.errorf("expected a digit after '.'")
+		}
+		for i < len(d) && '0' <= d[i] && d[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		if i >= len(d) || d[i] < '0' || d[i] > '9' {
+			s.pos = i
+			return nil, s.errorf("expected a digit in the exponent")
+		}
+		for i < len(d) && '0' <= d[i] && d[i] <= '9' {
+			i++
+		}
+	}
+	s.pos = i
+	return d[start:i], nil
+}
+
+// ErrNotFinite is returned for numbers outside float64's range.
+var ErrNotFinite = errors.New("number is out of the range of a 64-bit float")
+
+// Float reads a number as a finite float64.
+func (s *Scanner) Float() (float64, error) {
+	tok, err := s.NumberToken()
+	if err != nil {
+		return 0, err
+	}
+	f, err := strconv.ParseFloat(string(tok), 64)
+	if err != nil {
+		return 0, ErrNotFinite
+	}
+	return f, nil
+}
+
+// Literal reads true, false or null and returns it.
+func (s *Scanner) Literal() (string, error) {
+	s.ws()
+	for _, lit := range [...]string{"true", "false", "null"} {
+		if len(s.data)-s.pos >= len(lit) && string(s.data[s.pos:s.pos+len(lit)]) == lit {
+			s.pos += len(lit)
+			return lit, nil
+		}
+	}
+	return "", s.errorf("expected true, false or null")
+}
+
+// Skip reads and discards one value of any kind.
+func (s *Scanner) Skip() error { return s.skip(0) }
+
+func (s *Scanner) skip(depth int) error {
+	if depth > MaxDepth {
+		return s.errorf("nesting deeper than %d", MaxDepth)
+	}
+	switch c := s.Peek(); {
+	case c == '{':
+		return s.Object(func(string) error { return s.skip(depth + 1) })
+	case c == '[':
+		s.pos++
+		if s.Peek() == ']' {
+			s.pos++
+			return nil
+		}
+		for {
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			switch s.Peek() {
+			case ',':
+				s.pos++
+			case ']':
+				s.pos++
+				return nil
+			default:
+				return s.errorf("expected ',' or ']' in array")
+			}
+		}
+	case c == '"':
+		_, _, err := s.stringToken()
+		return err
+	case c == '-' || '0' <= c && c <= '9':
+		_, err := s.NumberToken()
+		return err
+	default:
+		_, err := s.Literal()
+		return err
+	}
+}
+
+// Valid reports whether data is exactly one JSON value.
+func Valid(data []byte) bool {
+	s := New(data)
+	return s.Skip() == nil && s.End() == nil
+}

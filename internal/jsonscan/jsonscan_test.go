@@ -1,0 +1,72 @@
+package jsonscan
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestValidAgrees(t *testing.T) {
+	for _, s := range []string{
+		`{}`, `[]`, `1`, `-0`, `-0.5e+3`, `"a\u00e9\n"`, `{"a":[1,true,null,{"b":"c"}]}`,
+		`01`, `1.`, `.5`, `-`, `1e`, `{"a" 1}`, `{"a":1,}`, `[1,]`, `"\x"`, "\"\x01\"", `tru`, `{} {}`,
+		`"\ud800"`, "\"\xff\"", ` {"a" : 1 } `,
+	} {
+		if got, want := Valid([]byte(s)), json.Valid([]byte(s)); got != want {
+			t.Errorf("Valid(%q) = %v, encoding/json says %v", s, got, want)
+		}
+	}
+}
+
+func TestDeepNestingRefused(t *testing.T) {
+	deep := make([]byte, 0, 2*(MaxDepth+10))
+	for i := 0; i < MaxDepth+10; i++ {
+		deep = append(deep, '[')
+	}
+	for i := 0; i < MaxDepth+10; i++ {
+		deep = append(deep, ']')
+	}
+	if Valid(deep) {
+		t.Fatal("nesting beyond MaxDepth accepted")
+	}
+}
+
+func TestStringsDecodeLikeStdlib(t *testing.T) {
+	for _, s := range []string{`"plain"`, `"esc\"aped\\"`, `"\u00e9\ud83d\ude00"`, `"\ud800"`, "\"caf\xc3\xa9\"", "\"bad\xff\""} {
+		var want string
+		if err := json.Unmarshal([]byte(s), &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := New([]byte(s)).String()
+		if err != nil || got != want {
+			t.Errorf("String(%q) = %q, %v; want %q", s, got, err, want)
+		}
+	}
+}
+
+func FuzzAgainstStdlib(f *testing.F) {
+	for _, s := range []string{`{"type":"SetCellValueAndFormat","row":1,"column":2,"value":{"type":"CellError","value":"#N/A"}}`, `[1,2,"x"]`, `"\u0041"`, `-1.5e-7`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := Valid(b), json.Valid(b); got != want {
+			// The only intended difference: nesting beyond MaxDepth.
+			if !(want && !got) || depth(b) <= MaxDepth {
+				t.Fatalf("Valid(%q) = %v, encoding/json says %v", b, got, want)
+			}
+		}
+	})
+}
+
+func depth(b []byte) int {
+	d, m := 0, 0
+	for _, c := range b {
+		switch c {
+		case '[', '{':
+			d++
+			m = max(m, d)
+		case ']', '}':
+			d--
+		}
+	}
+	return m
+}
