@@ -24,7 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-		"sync/atomic"
+	"sync/atomic"
 	"time"
 
 	"github.com/sheetlog/sheetlog/pkg/a1"
