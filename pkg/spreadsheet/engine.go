@@ -24,8 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
+		"sync/atomic"
 	"time"
 
 	"github.com/sheetlog/sheetlog/pkg/a1"
@@ -107,11 +106,14 @@ type Engine struct {
 	opts  Options
 	lg    *slog.Logger
 
-	mu sync.Mutex // host side
-	h  hostState
-
-	wmu sync.Mutex // worker side
+	// mu and wmu are one-slot semaphores guarding the host and worker
+	// sides (see lock).
+	mu  chan struct{}
+	h   hostState
+	wmu chan struct{}
 	w   workerState
+
+	hostBytes, workerBytes atomic.Int64
 
 	stats Stats
 }
@@ -160,6 +162,7 @@ func New(sheet string, log eventlog.EventLog, root blobstore.BlobDir, host worke
 	return &Engine{
 		sheet: sheet, log: log, root: root, host: host, opts: o,
 		lg: o.Logger.With("sheet", sheet),
+		mu: make(chan struct{}, 1), wmu: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -178,8 +181,10 @@ func (e *Engine) ensureLoaded(ctx context.Context) error {
 
 // Load (re)reads the sheet: the newest snapshot, then the entries after it.
 func (e *Engine) Load(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if err := e.lock(ctx); err != nil {
+		return err
+	}
+	defer e.unlock()
 	return e.loadLocked(ctx)
 }
 
@@ -199,8 +204,10 @@ func (e *Engine) loadLocked(ctx context.Context) error {
 // Sync catches up with entries appended since the engine last looked,
 // reading the log page by page.
 func (e *Engine) Sync(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if err := e.lock(ctx); err != nil {
+		return err
+	}
+	defer e.unlock()
 	if !e.h.loaded {
 		return e.loadLocked(ctx)
 	}
@@ -288,8 +295,10 @@ type AppendResult struct {
 
 // SetCell appends an edit of one cell at the next id.
 func (e *Engine) SetCell(ctx context.Context, row, col uint32, c cell.Cell) (eventlog.SequenceID, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if err := e.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer e.unlock()
 	if err := e.ensureLoaded(ctx); err != nil {
 		return 0, err
 	}
@@ -302,8 +311,10 @@ func (e *Engine) SetCell(ctx context.Context, row, col uint32, c cell.Cell) (eve
 // *errs.ConflictError with the log's next id. known is the caller's newest
 // known snapshot, as in eventlog.EventLog.AddEntry.
 func (e *Engine) Append(ctx context.Context, id eventlog.SequenceID, ent cell.Entry, known *eventlog.SequenceID) (AppendResult, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if err := e.lock(ctx); err != nil {
+		return AppendResult{}, err
+	}
+	defer e.unlock()
 	if err := e.ensureLoaded(ctx); err != nil {
 		return AppendResult{}, err
 	}
@@ -360,11 +371,14 @@ func (e *Engine) appendLocked(ctx context.Context, id eventlog.SequenceID, ent c
 // no earlier request outstanding. A request that has waited too long is
 // posted again instead.
 func (e *Engine) snapshotDueLocked(ctx context.Context, id eventlog.SequenceID) bool {
-	var base eventlog.SequenceID
-	if e.h.snap != nil {
-		base = e.h.snap.SequenceID
+	interval := func() bool {
+		var base eventlog.SequenceID
+		if e.h.snap != nil {
+			base = e.h.snap.SequenceID
+		}
+		return id >= base && uint64(id-base) >= uint64(e.opts.SnapshotInterval)
 	}
-	if id < base || uint64(id-base) < uint64(e.opts.SnapshotInterval) {
+	if !interval() {
 		return false
 	}
 	if e.h.pending == nil {
@@ -374,8 +388,9 @@ func (e *Engine) snapshotDueLocked(ctx context.Context, id eventlog.SequenceID) 
 	if explicit && !poster.Outstanding(e.sheet) {
 		// The host has nothing in flight for this sheet, so the request
 		// either finished (and the log says so) or its message was lost.
-		if e.refreshPendingLocked(ctx) {
-			return e.h.pending == nil
+		// A finished one moves the base, so the interval is checked again.
+		if e.refreshPendingLocked(ctx) && e.h.pending == nil {
+			return interval()
 		}
 	}
 	if explicit && e.h.pending != nil && e.opts.Now().Sub(e.h.pending.lastPosted) >= e.opts.ResendAfter {
@@ -420,8 +435,10 @@ func (e *Engine) postLocked(ctx context.Context) {
 // Cell returns the cell at (row, col) as of the engine's view. Call Sync
 // first to see other writers' entries.
 func (e *Engine) Cell(ctx context.Context, row, col uint32) (cell.Cell, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if err := e.lock(ctx); err != nil {
+		return cell.Cell{}, err
+	}
+	defer e.unlock()
 	if err := e.ensureLoaded(ctx); err != nil {
 		return cell.Cell{}, err
 	}
@@ -431,8 +448,10 @@ func (e *Engine) Cell(ctx context.Context, row, col uint32) (cell.Cell, error) {
 // Counts returns the row and column counts: one more than the largest row
 // and column named by any entry, clearing ones included.
 func (e *Engine) Counts(ctx context.Context) (rows, cols uint64, err error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if err := e.lock(ctx); err != nil {
+		return 0, 0, err
+	}
+	defer e.unlock()
 	if err := e.ensureLoaded(ctx); err != nil {
 		return 0, 0, err
 	}
@@ -456,8 +475,10 @@ type PositionedCell struct {
 
 // Range reads the non-empty cells of r, after catching up with the log.
 func (e *Engine) Range(ctx context.Context, r a1.Range) (View, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if err := e.lock(ctx); err != nil {
+		return View{}, err
+	}
+	defer e.unlock()
 	var err error
 	if e.h.loaded {
 		err = e.catchUpLocked(ctx)
@@ -476,8 +497,10 @@ func (e *Engine) Range(ctx context.Context, r a1.Range) (View, error) {
 
 // Next returns the next sequence id as the engine knows it.
 func (e *Engine) Next(ctx context.Context) (eventlog.SequenceID, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if err := e.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer e.unlock()
 	if err := e.ensureLoaded(ctx); err != nil {
 		return 0, err
 	}
@@ -501,8 +524,10 @@ type PendingWorkflow struct {
 // Status reads the sheet's status from the log: its id range, newest
 // snapshot, the workflows still pending after it, and the counts.
 func (e *Engine) Status(ctx context.Context) (Status, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if err := e.lock(ctx); err != nil {
+		return Status{}, err
+	}
+	defer e.unlock()
 	var err error
 	if e.h.loaded {
 		err = e.catchUpLocked(ctx)
@@ -567,19 +592,39 @@ const (
 )
 
 // Footprint estimates the memory the engine holds for its cells (both
-// roles), so caches of engines can bound memory as well as count.
+// roles), so caches of engines can bound memory as well as count. It never
+// waits for a running operation.
 func (e *Engine) Footprint() int {
-	size := func(g *grid) int {
-		if g == nil {
-			return 0
-		}
-		return g.cellCount()*bytesPerCell + len(g.tiles)*bytesPerTile
+	return int(e.hostBytes.Load() + e.workerBytes.Load())
+}
+
+// lock and wlock take the host and worker sides. They give up when ctx
+// ends, so a call stuck in a storage operation cannot pile up waiters
+// that ignore their deadlines.
+func (e *Engine) lock(ctx context.Context) error {
+	select {
+	case e.mu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return errs.Storage(context.Cause(ctx), "sheet %s is busy", e.sheet)
 	}
-	e.mu.Lock()
-	n := size(e.h.cells)
-	e.mu.Unlock()
-	e.wmu.Lock()
-	n += size(e.w.cells)
-	e.wmu.Unlock()
-	return n
+}
+
+func (e *Engine) unlock() {
+	e.hostBytes.Store(e.h.cells.footprint())
+	<-e.mu
+}
+
+func (e *Engine) wlock(ctx context.Context) error {
+	select {
+	case e.wmu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return errs.Storage(context.Cause(ctx), "sheet %s is busy with a workflow", e.sheet)
+	}
+}
+
+func (e *Engine) wunlock() {
+	e.workerBytes.Store(e.w.cells.footprint())
+	<-e.wmu
 }

@@ -30,6 +30,8 @@ type grid struct {
 	tiles    map[tileKey]*tile
 	rowCount uint64
 	colCount uint64
+	// cells is the number of non-empty cells.
+	cells int
 	// dirty records tiles changed since the last snapshot written from
 	// this grid; nil when nobody tracks changes (a host-only grid).
 	dirty map[tileKey]struct{}
@@ -62,7 +64,10 @@ func (g *grid) set(row, col uint32, c cell.Cell) {
 		if t == nil {
 			return
 		}
-		delete(t.cells, off)
+		if _, ok := t.cells[off]; ok {
+			g.cells--
+			delete(t.cells, off)
+		}
 		if len(t.cells) == 0 {
 			delete(g.tiles, k)
 		}
@@ -70,6 +75,9 @@ func (g *grid) set(row, col uint32, c cell.Cell) {
 		if t == nil {
 			t = &tile{cells: map[uint32]cell.Cell{}}
 			g.tiles[k] = t
+		}
+		if _, ok := t.cells[off]; !ok {
+			g.cells++
 		}
 		t.cells[off] = c
 	}
@@ -86,13 +94,12 @@ func (g *grid) get(row, col uint32) cell.Cell {
 	return cell.Cell{}
 }
 
-// cellCount is the number of non-empty cells.
-func (g *grid) cellCount() int {
-	n := 0
-	for _, t := range g.tiles {
-		n += len(t.cells)
+// footprint estimates the memory the grid holds.
+func (g *grid) footprint() int64 {
+	if g == nil {
+		return 0
 	}
-	return n
+	return int64(g.cells)*bytesPerCell + int64(len(g.tiles))*bytesPerTile
 }
 
 // each calls fn for every non-empty cell inside r, in no particular order.

@@ -200,8 +200,10 @@ func (e *Engine) RunWorkflow(ctx context.Context, workflow string, id eventlog.S
 // It is idempotent: once s is complete it does nothing, and two copies
 // running at once write the same bytes and only one completion applies.
 func (e *Engine) RunSnapshot(ctx context.Context, s eventlog.SequenceID) error {
-	e.wmu.Lock()
-	defer e.wmu.Unlock()
+	if err := e.wlock(ctx); err != nil {
+		return err
+	}
+	defer e.wunlock()
 	started := e.opts.Now()
 
 	page, err := e.log.Query(ctx, eventlog.FromID(s), eventlog.ToID(s+1), nil)
@@ -254,7 +256,7 @@ func (e *Engine) RunSnapshot(ctx context.Context, s eventlog.SequenceID) error {
 		e.stats.CompletionsNoop.Add(1)
 	}
 	e.lg.Info("snapshot complete", "seq", uint64(s), "applied", applied,
-		"tilesEncoded", encoded, "tilesCopied", copied, "cells", w.cells.cellCount(),
+		"tilesEncoded", encoded, "tilesCopied", copied, "cells", w.cells.cells,
 		"ms", e.opts.Now().Sub(started).Milliseconds())
 	return nil
 }

@@ -1,0 +1,309 @@
+// Package api is the thin-client HTTP API (version 1): one http.Handler
+// for every endpoint, served unchanged by the single-machine server and
+// by the API Lambda behind API Gateway, so the two cannot drift.
+//
+// The handler keeps no state of its own between requests apart from the
+// engine cache it is given: every request reads the stores (through the
+// engine for appends, cells and status), so any number of handlers in any
+// number of processes may serve one set of stores.
+//
+// # Checks, in order
+//
+//  1. CORS headers are set on every reply (errors included) for an
+//     allowed Origin. A preflight OPTIONS is answered here, without a
+//     token.
+//  2. Authentication: when Config.Token is set, every /v1 request needs
+//     "Authorization: Bearer <token>" (401 Unauthorized). GET /healthz
+//     needs none: load balancers and orchestrators probe it without
+//     credentials, and it reveals nothing but "ok" or "unavailable".
+//  3. Body size: a Content-Length over MaxBodyBytes is refused before the
+//     body is read (413 PayloadTooLarge), and a body of unknown length
+//     (chunked) is read up to MaxBodyBytes+1 bytes and refused when it
+//     exceeds MaxBodyBytes.
+//  4. Route (404 NotFound) and method (405 MethodNotAllowed with Allow).
+//  5. Validation (400), then the stores.
+//
+// # Decisions the contract leaves open
+//
+//   - POST bodies must be sent as Content-Type application/json (charset,
+//     if given, utf-8), else 400 ValidationError. Besides saying what the
+//     body is, this makes a browser preflight every cross-origin append,
+//     so a page on another origin cannot post to a server that runs
+//     without a token as a "simple" form request.
+//   - Unknown or repeated query parameters are a 400 ValidationError, so
+//     that a misspelled parameter is not silently ignored.
+//   - "snapshotId": null in a POST body is a 400, like any other value
+//     that is neither a string of digits nor a JSON integer; omit it
+//     instead.
+//   - HEAD is served wherever GET is, without a body.
+//   - A blob path has at most MaxPathSegments names.
+//   - Errors that none of the contract's types describe are reported as a
+//     503 StorageError with a generic message; the cause is logged. A
+//     panic (a bug) is recovered, logged and answered with a 500
+//     InternalError.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sheetlog/sheetlog/pkg/blobstore"
+	"github.com/sheetlog/sheetlog/pkg/enginecache"
+	"github.com/sheetlog/sheetlog/pkg/eventlog"
+)
+
+// Limits of the API.
+const (
+	// MaxBodyBytes is the largest request body accepted (64 KiB).
+	MaxBodyBytes = 64 << 10
+	// MaxRangeCells is the most cells one GET cells may ask for.
+	MaxRangeCells = 10_000
+	// MaxPathSegments is the most names in one blob path.
+	MaxPathSegments = 32
+)
+
+// Config is what the handler is built from.
+type Config struct {
+	// Logs opens sheets' event logs (GET log). Required.
+	Logs eventlog.Store
+	// Blobs opens sheets' blob roots (blob reads and listings). Required.
+	Blobs blobstore.Store
+	// Engines holds the host-side engines of sheets (POST log, cells,
+	// status). Required. Its factory must build engines over the same
+	// stores as Logs and Blobs, with the deployment's worker host.
+	Engines *enginecache.Cache
+	// Token, when not empty, is the bearer token every /v1 request must
+	// carry.
+	Token string
+	// CORSOrigins are the origins allowed to call the API from a browser,
+	// compared exactly (scheme://host[:port]); "*" allows any origin.
+	CORSOrigins []string
+	// Health reports whether the stores are reachable (GET /healthz). Nil
+	// means always healthy.
+	Health func(ctx context.Context) error
+	// Logger receives one record per request (method, route, status,
+	// duration, sheet) and the causes of store failures. Nil discards.
+	Logger *slog.Logger
+}
+
+// New returns the handler of the whole API.
+func New(cfg Config) (http.Handler, error) {
+	switch {
+	case cfg.Logs == nil:
+		return nil, errors.New("api: Config.Logs is required")
+	case cfg.Blobs == nil:
+		return nil, errors.New("api: Config.Blobs is required")
+	case cfg.Engines == nil:
+		return nil, errors.New("api: Config.Engines is required")
+	}
+	h := &handler{cfg: cfg, log: cfg.Logger, origins: map[string]bool{}}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	for _, o := range cfg.CORSOrigins {
+		o = strings.TrimSpace(o)
+		switch {
+		case o == "*":
+			h.anyOrigin = true
+		case o != "":
+			h.origins[o] = true
+		}
+	}
+	if cfg.Token != "" {
+		h.token = []byte("Bearer " + cfg.Token)
+	}
+	return h, nil
+}
+
+type handler struct {
+	cfg       Config
+	log       *slog.Logger
+	origins   map[string]bool
+	anyOrigin bool
+	token     []byte
+}
+
+// request is the state of one request as it goes through the checks.
+type request struct {
+	h   *handler
+	w   http.ResponseWriter
+	r   *http.Request
+	rt  *route
+	m   match
+	ctx context.Context
+
+	sheet   string
+	status  int
+	written int
+	errType string
+}
+
+func (rq *request) pattern() string {
+	if rq.rt == nil {
+		return ""
+	}
+	return rq.rt.pattern
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rq := &request{h: h, w: w, r: r, ctx: r.Context()}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			h.log.LogAttrs(r.Context(), slog.LevelError, "panic serving a request",
+				slog.String("method", r.Method), slog.String("route", rq.pattern()),
+				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			if rq.status == 0 {
+				rq.errType = TypeInternal
+				rq.writeJSON(http.StatusInternalServerError,
+					newError(http.StatusInternalServerError, TypeInternal, "internal error").appendJSON(nil))
+			}
+		}
+		level := slog.LevelInfo
+		if rq.status >= 500 {
+			level = slog.LevelError
+		}
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("route", rq.pattern()),
+			slog.Int("status", rq.status),
+			slog.Duration("duration", time.Since(start)),
+			slog.Int("bytes", rq.written),
+		}
+		if rq.sheet != "" {
+			attrs = append(attrs, slog.String("sheet", rq.sheet))
+		}
+		if rq.errType != "" {
+			attrs = append(attrs, slog.String("error", rq.errType))
+		}
+		h.log.LogAttrs(r.Context(), level, "request", attrs...)
+	}()
+	h.serve(rq)
+}
+
+func (h *handler) serve(rq *request) {
+	w, r := rq.w, rq.r
+	path := r.URL.EscapedPath()
+	rq.rt, rq.m = matchRoute(path)
+
+	origin := r.Header.Get("Origin")
+	allowed := origin != "" && (h.anyOrigin || h.origins[origin])
+	hdr := w.Header()
+	hdr.Add("Vary", "Origin")
+	if allowed {
+		if h.anyOrigin {
+			hdr.Set("Access-Control-Allow-Origin", "*")
+		} else {
+			hdr.Set("Access-Control-Allow-Origin", origin)
+		}
+		hdr.Set("Access-Control-Expose-Headers", "Allow, WWW-Authenticate")
+	}
+
+	if r.Method == http.MethodOptions {
+		if rq.rt == nil {
+			rq.fail(notFound(path))
+			return
+		}
+		allow := rq.rt.allow()
+		if allowed && r.Header.Get("Access-Control-Request-Method") != "" {
+			hdr.Set("Access-Control-Allow-Methods", allow)
+			hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			hdr.Set("Access-Control-Max-Age", "600")
+		}
+		hdr.Add("Vary", "Access-Control-Request-Method")
+		hdr.Add("Vary", "Access-Control-Request-Headers")
+		hdr.Set("Allow", allow)
+		rq.status = http.StatusNoContent
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+
+	if h.token != nil && (path == "/v1" || strings.HasPrefix(path, "/v1/")) {
+		got := []byte(r.Header.Get("Authorization"))
+		// The scheme is case-insensitive (RFC 9110); the token is not.
+		if len(got) >= 7 && strings.EqualFold(string(got[:7]), "Bearer ") {
+			copy(got[:7], "Bearer ")
+		}
+		if subtle.ConstantTimeCompare(got, h.token) != 1 {
+			hdr.Set("WWW-Authenticate", `Bearer realm="sheetlog"`)
+			rq.fail(newError(http.StatusUnauthorized, TypeUnauthorized, "this API needs an Authorization: Bearer token"))
+			return
+		}
+	}
+
+	if r.ContentLength > MaxBodyBytes {
+		rq.fail(tooLarge())
+		return
+	}
+
+	if rq.rt == nil {
+		rq.fail(notFound(path))
+		return
+	}
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+		rq.w = headWriter{w}
+	}
+	fn := rq.rt.handlers[method]
+	if fn == nil {
+		hdr.Set("Allow", rq.rt.allow())
+		rq.fail(newError(http.StatusMethodNotAllowed, TypeMethodNotAllowed,
+			r.Method+" is not allowed on "+rq.rt.pattern+"; allowed: "+rq.rt.allow()))
+		return
+	}
+	fn(h, rq)
+}
+
+func notFound(path string) *apiError {
+	msg := "no such route: " + truncate(path, 200)
+	if strings.HasPrefix(path, "/v1/sheets/") && strings.HasSuffix(path, "/blobs") {
+		msg += " (list a sheet's blobs with a trailing slash: .../blobs/)"
+	}
+	return newError(http.StatusNotFound, TypeNotFound, msg)
+}
+
+func tooLarge() *apiError {
+	return newError(http.StatusRequestEntityTooLarge, TypePayloadTooLarge,
+		"request bodies are limited to "+strconv.Itoa(MaxBodyBytes)+" bytes")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// writeJSON sends a JSON reply.
+func (rq *request) writeJSON(status int, body []byte) {
+	rq.write(status, "application/json", body)
+}
+
+func (rq *request) write(status int, contentType string, body []byte) {
+	hdr := rq.w.Header()
+	hdr.Set("Content-Type", contentType)
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	rq.status = status
+	rq.w.WriteHeader(status)
+	n, _ := rq.w.Write(body)
+	rq.written = n
+}
+
+// headWriter drops the body of a reply to HEAD. net/http does that by
+// itself, but other front ends (the Lambda proxy) may not.
+type headWriter struct{ http.ResponseWriter }
+
+func (headWriter) Write(b []byte) (int, error) { return len(b), nil }

@@ -1,0 +1,118 @@
+package api
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/sheetlog/sheetlog/pkg/blobstore"
+	"github.com/sheetlog/sheetlog/pkg/cell"
+	"github.com/sheetlog/sheetlog/pkg/errs"
+)
+
+// blobPath unescapes and validates the route's blob path. Each segment is
+// unescaped on its own, so "%2F" yields a name with a "/" in it, which
+// ValidateName refuses.
+func (rq *request) blobPath() ([]string, error) {
+	segs := rq.m.blob
+	if len(segs) > MaxPathSegments {
+		return nil, &errs.InvalidBlobNameError{Message: fmt.Sprintf("a blob path has at most %d names, this one has %d", MaxPathSegments, len(segs))}
+	}
+	names := make([]string, len(segs))
+	for i, s := range segs {
+		name, err := url.PathUnescape(s)
+		if err != nil {
+			return nil, &errs.InvalidBlobNameError{Name: s, Message: fmt.Sprintf("blob name %q is not a valid URL path segment", truncate(s, 120))}
+		}
+		if err := blobstore.ValidateName(name); err != nil {
+			return nil, err
+		}
+		names[i] = name
+	}
+	return names, nil
+}
+
+// blobDir validates the sheet and the path and opens the directory that
+// holds the path's last name (or, with all, the path itself).
+func (h *handler) blobDir(rq *request, all bool) (blobstore.BlobDir, string, error) {
+	sheet, err := rq.sheetParam()
+	if err != nil {
+		return nil, "", err
+	}
+	names, err := rq.blobPath()
+	if err != nil {
+		return nil, "", err
+	}
+	last := ""
+	if !all {
+		last, names = names[len(names)-1], names[:len(names)-1]
+	}
+	dir, err := h.cfg.Blobs.Sheet(sheet)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, n := range names {
+		if dir, err = dir.GetDir(rq.ctx, n); err != nil {
+			return nil, "", err
+		}
+	}
+	return dir, last, nil
+}
+
+// readBlob serves GET /v1/sheets/{sheet}/blobs/{path}.
+func (h *handler) readBlob(rq *request) {
+	if _, err := rq.queryParams(); err != nil {
+		rq.fail(err)
+		return
+	}
+	dir, name, err := h.blobDir(rq, false)
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	data, err := dir.ReadBlob(rq.ctx, name)
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	rq.write(200, "application/octet-stream", data)
+}
+
+// listBlobs serves GET /v1/sheets/{sheet}/blobs/ and .../blobs/{path}/.
+func (h *handler) listBlobs(rq *request) {
+	q, err := rq.queryParams("continuation")
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	dir, _, err := h.blobDir(rq, true)
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	page, err := dir.Query(rq.ctx, q["continuation"])
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	b := append(make([]byte, 0, 64), `{"blobs":`...)
+	b = appendStrings(b, page.Blobs)
+	b = append(b, `,"dirs":`...)
+	b = appendStrings(b, page.Dirs)
+	if page.Continuation != "" {
+		b = append(b, `,"continuation":`...)
+		b = cell.AppendString(b, page.Continuation)
+	}
+	b = append(b, '}')
+	rq.writeJSON(200, b)
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = cell.AppendString(b, s)
+	}
+	return append(b, ']')
+}

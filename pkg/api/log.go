@@ -1,0 +1,327 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/sheetlog/sheetlog/pkg/cell"
+	"github.com/sheetlog/sheetlog/pkg/errs"
+	"github.com/sheetlog/sheetlog/pkg/eventlog"
+	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
+)
+
+// getLog serves GET /v1/sheets/{sheet}/log: one page of the log's Query.
+func (h *handler) getLog(rq *request) {
+	sheet, err := rq.sheetParam()
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	q, err := rq.queryParams("start", "end", "snapshotId")
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	from := eventlog.FromStart
+	switch s, ok := q["start"]; {
+	case !ok || s == "start":
+	case s == "snapshot":
+		from = eventlog.FromSnapshot
+	default:
+		id, ok := parseID(s)
+		if !ok {
+			rq.fail(validation(`"start" must be a sequence id (decimal digits), "start" or "snapshot"; got %q`, truncate(s, 40)))
+			return
+		}
+		from = eventlog.FromID(eventlog.SequenceID(id))
+	}
+	to := eventlog.ToEnd
+	if s, ok := q["end"]; ok && s != "end" {
+		id, ok := parseID(s)
+		if !ok {
+			rq.fail(validation(`"end" must be a sequence id (decimal digits) or "end"; got %q`, truncate(s, 40)))
+			return
+		}
+		to = eventlog.ToID(eventlog.SequenceID(id))
+	}
+	var known *eventlog.SequenceID
+	if s, ok := q["snapshotId"]; ok {
+		id, ok := parseID(s)
+		if !ok {
+			rq.fail(validation(`"snapshotId" must be a sequence id (decimal digits); got %q`, truncate(s, 40)))
+			return
+		}
+		known = eventlog.Known(eventlog.SequenceID(id))
+	}
+
+	log, err := h.cfg.Logs.Log(sheet)
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	page, err := log.Query(rq.ctx, from, to, known)
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+
+	size := 128
+	for _, e := range page.Entries {
+		size += len(e.Body) + 64
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"startSequenceId":`...)
+	b = appendID(b, uint64(page.Start))
+	b = append(b, `,"endSequenceId":`...)
+	b = appendID(b, uint64(page.End))
+	b = append(b, `,"isComplete":`...)
+	if page.Complete {
+		b = append(b, "true"...)
+	} else {
+		b = append(b, "false"...)
+	}
+	if page.LastSnapshot != nil {
+		b = append(b, `,"lastSnapshot":`...)
+		b = appendSnapshotRef(b, page.LastSnapshot)
+	}
+	b = append(b, `,"entries":[`...)
+	for i, e := range page.Entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = appendEntry(b, e); err != nil {
+			rq.fail(errs.Storage(err, "entry %d of the log is not a JSON object", uint64(page.Start)+uint64(i)))
+			return
+		}
+	}
+	b = append(b, "]}"...)
+	rq.writeJSON(200, b)
+}
+
+func appendSnapshotRef(b []byte, s *eventlog.SnapshotRef) []byte {
+	b = append(b, `{"sequenceId":`...)
+	b = appendID(b, uint64(s.SequenceID))
+	b = append(b, `,"blobId":`...)
+	b = cell.AppendString(b, s.BlobID)
+	return append(b, '}')
+}
+
+var errNotObject = errors.New("not a JSON object")
+
+// appendEntry appends an entry as the API shows it: its body object with
+// the metadata fields that are set merged in as members. Bodies never hold
+// those keys (eventlog.ValidateEntry), so the merge is unambiguous.
+func appendEntry(b []byte, e eventlog.Entry) ([]byte, error) {
+	body := bytes.TrimSpace(e.Body)
+	if len(body) < 2 || body[0] != '{' || body[len(body)-1] != '}' {
+		return b, errNotObject
+	}
+	if e.Snapshot == "" && e.History == "" && e.Pending == "" {
+		return append(b, body...), nil
+	}
+	inner := bytes.TrimSpace(body[:len(body)-1])
+	b = append(b, inner...)
+	empty := len(inner) == 1 // just "{"
+	for _, f := range [...]struct{ key, val string }{
+		{`"snapshot":`, e.Snapshot}, {`"history":`, e.History}, {`"pending":`, e.Pending},
+	} {
+		if f.val == "" {
+			continue
+		}
+		if !empty {
+			b = append(b, ',')
+		}
+		empty = false
+		b = append(b, f.key...)
+		b = cell.AppendString(b, f.val)
+	}
+	return append(b, '}'), nil
+}
+
+// postLog serves POST /v1/sheets/{sheet}/log: an append through the
+// engine, which decides whether the entry requests a snapshot.
+func (h *handler) postLog(rq *request) {
+	body, err := rq.readBody()
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	sheet, err := rq.sheetParam()
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	if _, err := rq.queryParams(); err != nil {
+		rq.fail(err)
+		return
+	}
+	if err := checkJSONContentType(rq.r.Header.Get("Content-Type")); err != nil {
+		rq.fail(err)
+		return
+	}
+	req, err := decodeAppend(body)
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	var res spreadsheet.AppendResult
+	err = h.cfg.Engines.Do(rq.ctx, sheet, func(e *spreadsheet.Engine) error {
+		var err error
+		res, err = e.Append(rq.ctx, eventlog.SequenceID(req.sequenceID), req.entry, req.known)
+		return err
+	})
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	b := append(make([]byte, 0, 96), `{"sequenceId":`...)
+	b = appendID(b, uint64(res.SequenceID))
+	if res.LastSnapshot != nil {
+		b = append(b, `,"lastSnapshot":`...)
+		b = appendSnapshotRef(b, res.LastSnapshot)
+	}
+	b = append(b, '}')
+	rq.writeJSON(200, b)
+}
+
+// readBody reads the whole body, refusing it once it exceeds
+// MaxBodyBytes whatever Content-Length said (chunked bodies have none).
+func (rq *request) readBody() ([]byte, error) {
+	if rq.r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(rq.r.Body, MaxBodyBytes+1))
+	if len(b) > MaxBodyBytes {
+		return nil, tooLarge()
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge()
+		}
+		return nil, validation("could not read the request body: %v", err)
+	}
+	return b, nil
+}
+
+func checkJSONContentType(ct string) error {
+	if ct == "" {
+		return validation("the body must be sent with Content-Type: application/json")
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return validation("the body must be sent with Content-Type: application/json, not %q", truncate(ct, 80))
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return validation("Content-Type application/json takes no parameter but charset=utf-8; got %q", truncate(ct, 80))
+		}
+	}
+	return nil
+}
+
+type appendRequest struct {
+	sequenceID uint64
+	known      *eventlog.SequenceID
+	entry      cell.Entry
+}
+
+// decodeAppend decodes the body of POST log strictly: an object with
+// "sequenceId", optional "snapshotId" and "entry", each once, and nothing
+// else; the entry is decoded by cell.DecodeEntry in Strict mode.
+func decodeAppend(body []byte) (appendRequest, error) {
+	var req appendRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return req, validation("the body is not valid JSON: %v", jsonErr(err))
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return req, validation(`the body must be a JSON object {"sequenceId":..,"entry":{..}}`)
+	}
+	var haveID, haveEntry, haveKnown bool
+	var entryRaw json.RawMessage
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return req, validation("the body is not valid JSON: %v", jsonErr(err))
+		}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return req, validation("the body is not valid JSON: %v", jsonErr(err))
+		}
+		dup := false
+		switch key {
+		case "sequenceId":
+			dup, haveID = haveID, true
+			if req.sequenceID, err = decodeIDMember(key, raw); err != nil {
+				return req, err
+			}
+		case "snapshotId":
+			dup, haveKnown = haveKnown, true
+			id, err := decodeIDMember(key, raw)
+			if err != nil {
+				return req, err
+			}
+			req.known = eventlog.Known(eventlog.SequenceID(id))
+		case "entry":
+			dup, haveEntry = haveEntry, true
+			entryRaw = raw
+		default:
+			return req, validation(`unknown member %q in the body; it has "sequenceId", "entry" and optionally "snapshotId"`, truncate(key, 80))
+		}
+		if dup {
+			return req, validation("member %q appears twice in the body", key)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return req, validation("the body is not valid JSON: %v", jsonErr(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return req, validation("the body has data after its JSON object")
+	}
+	switch {
+	case !haveID:
+		return req, validation(`the body needs "sequenceId": the id to append at`)
+	case !haveEntry:
+		return req, validation(`the body needs "entry": the SetCellValueAndFormat entry to append`)
+	}
+	req.entry, err = cell.DecodeEntry(entryRaw, cell.Strict)
+	return req, err
+}
+
+func jsonErr(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("unexpected end of input")
+	}
+	return err
+}
+
+// decodeIDMember reads a sequence id given as a string of decimal digits
+// or as a JSON integer (no sign, fraction or exponent).
+func decodeIDMember(key string, raw json.RawMessage) (uint64, error) {
+	bad := func() error {
+		return validation("%q must be a sequence id: a string of decimal digits or a non-negative JSON integer without fraction or exponent, got %s",
+			key, truncate(string(raw), 40))
+	}
+	if len(raw) == 0 {
+		return 0, bad()
+	}
+	s := string(raw)
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, bad()
+		}
+	}
+	id, ok := parseID(s)
+	if !ok {
+		return 0, bad()
+	}
+	return id, nil
+}
