@@ -7,12 +7,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sheetlog/sheetlog/internal/awscost"
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
 )
 
-// TestCostS3 counts the S3 requests of every blob store operation (the
-// counts are the client's, so one emulator is enough) and prints them as
-// a table with -v (make bench-s3).
+// TestCostS3 counts the S3 requests of every blob store operation and
+// prints them as a table with -v (make bench-aws, make bench-s3). The
+// counts are the client's (internal/awscost), the same on any emulator, so
+// the in-process one is enough; they are asserted on every run.
 func TestCostS3(t *testing.T) {
 	c := newRequestCounter()
 	cfg, bucket := gofakes3Bucket(t)
@@ -66,19 +68,21 @@ func TestCostS3(t *testing.T) {
 		{"RemoveAll (25 keys, batches of 10)", func() { must(big.RemoveAll(ctx)) }, "DeleteObjects=3 ListObjectsV2=3"},
 		{"(setup: back to 1000)", func() { s.pageSize, s.removeBatch = DefaultPageSize, maxBatch }, ""},
 	}
-	var table strings.Builder
-	fmt.Fprintf(&table, "\n%-40s %s\n", "operation", "S3 requests")
+	tab := &awscost.Table{Title: "S3: requests per blob store operation (counted by the SDK client; pages of 1000)"}
+	row := func(name string, u awscost.Usage, note string) {
+		tab.Add(awscost.Row{Name: name, Usage: u, Writes: u.Of("PutObject", "CopyObject", "DeleteObject", "DeleteObjects"), Note: note})
+	}
 	for _, st := range steps {
 		c.take()
 		st.do()
-		got := c.take()
+		u := c.takeUsage()
 		if strings.HasPrefix(st.op, "(setup") {
 			continue
 		}
-		if got != st.want {
+		if got := usageString(u); got != st.want {
 			t.Errorf("%s: %q, want %q", st.op, got, st.want)
 		}
-		fmt.Fprintf(&table, "%-40s %s\n", st.op, orNone(got))
+		row(st.op, u, "")
 	}
 
 	// One snapshot of a sheet with 10 tiles after a change inside one
@@ -103,17 +107,12 @@ func TestCostS3(t *testing.T) {
 		}
 		must(blobstore.Copy(ctx, nextTiles, tile, prevTiles, tile))
 	}
-	got := c.take()
-	if want := "CopyObject=9 HeadObject=25 ListObjectsV2=12 PutObject=2"; got != want {
+	u := c.takeUsage()
+	if got, want := usageString(u), "CopyObject=9 HeadObject=25 ListObjectsV2=12 PutObject=2"; got != want {
 		t.Errorf("snapshot of a 1-tile change on a 10-tile sheet: %q, want %q", got, want)
 	}
-	fmt.Fprintf(&table, "%-40s %s\n", "snapshot, 1 of 10 tiles changed", got)
-	t.Log(table.String())
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
+	row("snapshot, 1 of 10 tiles changed", u, "4 GetDir, list old tiles, write tile + index, copy 9 tiles")
+	var out strings.Builder
+	tab.Print(&out)
+	t.Log("\n" + out.String())
 }
