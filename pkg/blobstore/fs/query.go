@@ -4,17 +4,12 @@ package fsblob
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
-	"github.com/sheetlog/sheetlog/pkg/errs"
 )
 
 // listed is one name found in a directory.
@@ -171,41 +166,13 @@ func (d *dir) Query(ctx context.Context, continuation string) (blobstore.Page, e
 // that name: stateless, valid across restarts, and refused in any other
 // directory, sheet or store, or when altered.
 
-const macLen = 16
+func (d *dir) tokenScope() []string { return append([]string{d.sheet}, d.names...) }
 
-var tokenEncoding = base64.RawURLEncoding.Strict()
-
-func (d *dir) tokenMAC(after string) []byte {
-	m := hmac.New(sha256.New, d.s.tokenKey[:])
-	field := func(s string) {
-		m.Write(binary.AppendUvarint(nil, uint64(len(s))))
-		m.Write([]byte(s))
-	}
-	field("sheetlog fs blob store query v1")
-	field(d.sheet)
-	m.Write(binary.AppendUvarint(nil, uint64(len(d.names))))
-	for _, name := range d.names {
-		field(name)
-	}
-	field(after)
-	return m.Sum(nil)[:macLen]
-}
-
-func (d *dir) sealToken(after string) string {
-	return tokenEncoding.EncodeToString(append(d.tokenMAC(after), after...))
-}
+func (d *dir) sealToken(after string) string { return d.s.tokens.Seal(d.tokenScope(), after) }
 
 func (d *dir) openToken(token string) (string, error) {
 	if token == "" {
 		return "", nil
 	}
-	raw, err := tokenEncoding.DecodeString(token)
-	if err != nil || len(raw) <= macLen {
-		return "", errs.NoContinuation("continuation token is not one of this store's tokens")
-	}
-	after := string(raw[macLen:])
-	if !hmac.Equal(raw[:macLen], d.tokenMAC(after)) {
-		return "", errs.NoContinuation("continuation token does not belong to directory %s", d)
-	}
-	return after, nil
+	return d.s.tokens.Open(d.tokenScope(), token)
 }

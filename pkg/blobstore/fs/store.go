@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
+	"github.com/sheetlog/sheetlog/pkg/blobstore/continuation"
 	"github.com/sheetlog/sheetlog/pkg/sheetid"
 )
 
@@ -40,7 +41,7 @@ type Store struct {
 	sync     bool
 	log      *slog.Logger
 	// tokenKey authenticates continuation tokens (see the package doc).
-	tokenKey [keyLen]byte
+	tokens continuation.Sealer
 
 	root   *os.Root // the store's directory
 	sheets *os.Root // <root>/sheets: sheet directories open under it
@@ -183,7 +184,7 @@ func (s *Store) loadKey() error {
 	if len(b) != keyLen {
 		return fmt.Errorf("%s holds %d bytes, not %d", keyFile, len(b), keyLen)
 	}
-	copy(s.tokenKey[:], b)
+	s.tokens = continuation.NewSealer(b, "sheetlog fs blob store query v1")
 	return nil
 }
 

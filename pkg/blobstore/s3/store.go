@@ -15,9 +15,7 @@ package s3blob
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +31,7 @@ import (
 
 	"github.com/sheetlog/sheetlog/pkg/awsschema"
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
+	"github.com/sheetlog/sheetlog/pkg/blobstore/continuation"
 	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/sheetid"
 )
@@ -91,7 +90,7 @@ type Store struct {
 	bucket      string
 	pageSize    int32
 	removeBatch int32
-	tokenKey    []byte
+	tokens      continuation.Sealer
 }
 
 var _ blobstore.Store = (*Store)(nil)
@@ -142,7 +141,7 @@ func New(cfg aws.Config, bucket string, opts Options) (*Store, error) {
 		bucket:      bucket,
 		pageSize:    int32(pageSize),
 		removeBatch: maxBatch,
-		tokenKey:    bytes.Clone(key),
+		tokens:      continuation.NewSealer(key, "sheetlog s3blob query v1"),
 	}, nil
 }
 
@@ -529,41 +528,16 @@ func (s *Store) dirExists(ctx context.Context, key string) (bool, error) {
 	return len(out.Contents) > 0, nil
 }
 
-// Continuation tokens are version byte, MAC, then S3's own token, in
-// unpadded base64url. The MAC covers the bucket and the directory's prefix
-// as well as S3's token, so a token is only good in the directory that
-// issued it, and any change to it is detected.
-const (
-	tokenVersion = 1
-	tokenMACLen  = 16
-)
+// Continuation tokens wrap S3's own token with an HMAC over the bucket
+// and the directory's prefix (package continuation), so a token is only
+// good in the directory that issued it, and any change to it is detected
+// before anything reaches S3.
+func (d *dir) tokenScope() []string { return []string{d.store.bucket, d.prefix} }
 
-func (d *dir) tokenMAC(s3Token string) []byte {
-	m := hmac.New(sha256.New, d.store.tokenKey)
-	// NUL separators: bucket names and prefixes cannot contain NUL, so
-	// the fields cannot be shifted into one another.
-	fmt.Fprintf(m, "sheetlog s3blob query v1\x00%s\x00%s\x00%s", d.store.bucket, d.prefix, s3Token)
-	return m.Sum(nil)[:tokenMACLen]
-}
-
-func (d *dir) sealToken(s3Token string) string {
-	b := make([]byte, 0, 1+tokenMACLen+len(s3Token))
-	b = append(b, tokenVersion)
-	b = append(b, d.tokenMAC(s3Token)...)
-	b = append(b, s3Token...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func (d *dir) sealToken(s3Token string) string { return d.store.tokens.Seal(d.tokenScope(), s3Token) }
 
 func (d *dir) openToken(token string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(b) <= 1+tokenMACLen || b[0] != tokenVersion {
-		return "", errs.NoContinuation("continuation token is not one of this blob store's")
-	}
-	mac, s3Token := b[1:1+tokenMACLen], string(b[1+tokenMACLen:])
-	if !hmac.Equal(mac, d.tokenMAC(s3Token)) {
-		return "", errs.NoContinuation("continuation token does not belong to this directory")
-	}
-	return s3Token, nil
+	return d.store.tokens.Open(d.tokenScope(), token)
 }
 
 // isNotFound reports a missing key: NoSuchKey from GetObject and
