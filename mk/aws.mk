@@ -21,6 +21,9 @@ $(MOTO_STAMP):
 .PHONY: moto
 moto: $(MOTO_STAMP) ## install the AWS emulator (moto server) into .venv
 
+# Every TestCost* test of the AWS adapters prints its table with -v (the
+# DynamoDB one is pkg/eventlog/dynamo/cost_test.go); the request budgets
+# they assert also run in `make test`.
 .PHONY: bench-aws
-bench-aws: $(MOTO_STAMP) ## requests and capacity units per DynamoDB operation, on the emulator
-	CI=$${CI:-} $(GO) test -count=1 -run '^TestCost' -v ./pkg/eventlog/dynamo/ | grep -v '^=== \|^--- \|^PASS\|^ok'
+bench-aws: $(MOTO_STAMP) ## requests and capacity units per AWS operation (DynamoDB, S3), on the emulator
+	CI=$${CI:-} $(GO) test -count=1 -run '^TestCost' -v ./pkg/... | awk '!/^(=== |--- PASS|PASS$$|ok |\?|testing: warning)/'

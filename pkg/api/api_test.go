@@ -444,4 +444,3 @@ func cellRef(row, col int) string {
 	}
 	return fmt.Sprintf("%s%d", letters, row+1)
 }
-

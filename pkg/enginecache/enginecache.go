@@ -13,13 +13,10 @@
 //
 // An engine's footprint grows when it loads its sheet, which happens
 // inside the calls made on it, not when the cache hands it out. So the
-// cache measures an engine after each use through Do, outside its own
-// lock, and evicts then. Engines handed out by Get are measured the next
-// time Do uses them. Footprint waits for the engine's locks: an engine
-// that runs a snapshot workflow in one goroutine and serves requests in
-// another makes the measurement after a request wait for the workflow.
-// Give each role its own cache (host engines for the API, worker engines
-// for workflows) and that cannot happen.
+// cache measures an engine after each use through Do, and again whenever
+// it hands out an engine it already holds (which covers engines used
+// through Get, such as by spreadsheet.WorkflowHandler), and evicts then.
+// Footprint never waits for the engine, so measuring is cheap.
 //
 // Eviction only drops the cache's reference. A caller still holding an
 // evicted engine finishes its call normally; the next request builds a
@@ -141,7 +138,12 @@ func (c *Cache) acquire(ctx context.Context, sheet string, pin bool) (*entry, er
 			if pin {
 				e.pins++
 			}
+			// The size as of the engine's last use, which may have been
+			// through Get.
+			c.resizeLocked(e, e.engine.Footprint())
+			evicted := c.evictLocked()
 			c.mu.Unlock()
+			c.notify(evicted)
 			return e, nil
 		default:
 		}
@@ -220,14 +222,12 @@ func (c *Cache) unpin(e *entry) {
 
 // release measures e after a use and evicts as needed.
 func (c *Cache) release(e *entry) {
-	// Footprint takes the engine's own locks: never under c.mu.
 	size := e.engine.Footprint()
 	c.mu.Lock()
 	e.pins--
 	var evicted []*entry
 	if e.elem != nil { // still cached
-		c.bytes += size - e.size
-		e.size = size
+		c.resizeLocked(e, size)
 		if size > c.opts.MaxBytes && e.pins == 0 {
 			// It cannot fit however many others go: drop it alone.
 			c.removeLocked(e)
@@ -238,6 +238,13 @@ func (c *Cache) release(e *entry) {
 	evicted = append(evicted, c.evictLocked()...)
 	c.mu.Unlock()
 	c.notify(evicted)
+}
+
+func (c *Cache) resizeLocked(e *entry, size int) {
+	if e.elem != nil {
+		c.bytes += size - e.size
+		e.size = size
+	}
 }
 
 // evictLocked drops least recently used, unpinned engines until the cache

@@ -24,7 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-		"sync/atomic"
+	"sync/atomic"
 	"time"
 
 	"github.com/sheetlog/sheetlog/pkg/a1"
@@ -208,6 +208,11 @@ func (e *Engine) Sync(ctx context.Context) error {
 		return err
 	}
 	defer e.unlock()
+	return e.syncLocked(ctx)
+}
+
+// syncLocked loads the sheet on first use, and catches up afterwards.
+func (e *Engine) syncLocked(ctx context.Context) error {
 	if !e.h.loaded {
 		return e.loadLocked(ctx)
 	}
@@ -479,13 +484,7 @@ func (e *Engine) Range(ctx context.Context, r a1.Range) (View, error) {
 		return View{}, err
 	}
 	defer e.unlock()
-	var err error
-	if e.h.loaded {
-		err = e.catchUpLocked(ctx)
-	} else {
-		err = e.loadLocked(ctx)
-	}
-	if err != nil {
+	if err := e.syncLocked(ctx); err != nil {
 		return View{}, err
 	}
 	v := View{Next: e.h.next, RowCount: e.h.cells.rowCount, ColCount: e.h.cells.colCount}
@@ -528,13 +527,7 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	defer e.unlock()
-	var err error
-	if e.h.loaded {
-		err = e.catchUpLocked(ctx)
-	} else {
-		err = e.loadLocked(ctx)
-	}
-	if err != nil {
+	if err := e.syncLocked(ctx); err != nil {
 		return Status{}, err
 	}
 	st := Status{End: e.h.next, RowCount: e.h.cells.rowCount, ColCount: e.h.cells.colCount}

@@ -37,17 +37,14 @@ package memory
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
+	"github.com/sheetlog/sheetlog/pkg/blobstore/continuation"
 	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/sheetid"
 )
@@ -68,7 +65,7 @@ type Store struct {
 	pageSize int
 	// tokenKey authenticates continuation tokens, so that a token cannot
 	// be forged, altered or moved to another directory or store.
-	tokenKey [32]byte
+	tokens continuation.Sealer
 
 	mu sync.RWMutex
 	// sheets holds the root of every sheet that has at least one blob.
@@ -102,7 +99,9 @@ func New(opts Options) *Store {
 		s.pageSize = DefaultPageSize
 	}
 	// crypto/rand.Read never fails (it crashes the program instead).
-	_, _ = rand.Read(s.tokenKey[:])
+	var key [32]byte
+	_, _ = rand.Read(key[:])
+	s.tokens = continuation.NewSealer(key[:], "sheetlog memory blob store query v1")
 	return s
 }
 
@@ -352,46 +351,16 @@ func (d *dir) Query(ctx context.Context, continuation string) (blobstore.Page, e
 	return page, nil
 }
 
-const macLen = 16
+func (d *dir) tokenScope() []string { return append([]string{d.sheet}, d.path...) }
 
-var tokenEncoding = base64.RawURLEncoding.Strict()
-
-// tokenMAC binds after to this store, sheet and directory. Every field is
-// length-prefixed so that no two different inputs share an encoding.
-func (d *dir) tokenMAC(after string) []byte {
-	m := hmac.New(sha256.New, d.s.tokenKey[:])
-	field := func(s string) {
-		m.Write(binary.AppendUvarint(nil, uint64(len(s))))
-		m.Write([]byte(s))
-	}
-	field("sheetlog memory blob store query v1")
-	field(d.sheet)
-	m.Write(binary.AppendUvarint(nil, uint64(len(d.path))))
-	for _, name := range d.path {
-		field(name)
-	}
-	field(after)
-	return m.Sum(nil)[:macLen]
-}
-
-func (d *dir) sealToken(after string) string {
-	return tokenEncoding.EncodeToString(append(d.tokenMAC(after), after...))
-}
+func (d *dir) sealToken(after string) string { return d.s.tokens.Seal(d.tokenScope(), after) }
 
 // openToken returns the name a continuation token resumes after.
 func (d *dir) openToken(token string) (string, error) {
 	if token == "" {
 		return "", nil
 	}
-	raw, err := tokenEncoding.DecodeString(token)
-	if err != nil || len(raw) <= macLen {
-		return "", errs.NoContinuation("continuation token is not one of this store's tokens")
-	}
-	after := string(raw[macLen:])
-	if !hmac.Equal(raw[:macLen], d.tokenMAC(after)) {
-		return "", errs.NoContinuation("continuation token does not belong to directory %s", d)
-	}
-	return after, nil
+	return d.s.tokens.Open(d.tokenScope(), token)
 }
 
 // CopyBlob implements blobstore.Copier for a source in the same sheet of

@@ -5,10 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http/httptest"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,13 +17,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go/middleware"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3bolt"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/sheetlog/sheetlog/internal/awscost"
 )
 
 // emulator is an S3 endpoint the tests run against: fresh(t) returns a
@@ -30,12 +31,17 @@ import (
 type emulator struct {
 	name  string
 	fresh func(t *testing.T) (aws.Config, string)
+	// modelChecks, when not 0, is the number of runs of the conformance
+	// suite's model test on this emulator, instead of rapid's default
+	// 100: each run is a few hundred requests, which costs seconds on an
+	// emulator out of process. The in-process one runs the full count.
+	modelChecks int
 }
 
 // emulators lists gofakes3 (always) and the moto server.
 func emulators(t *testing.T) []emulator {
 	t.Helper()
-	return append([]emulator{{"gofakes3", gofakes3Bucket}}, otherEmulators(t)...)
+	return append([]emulator{{name: "gofakes3", fresh: gofakes3Bucket}}, otherEmulators(t)...)
 }
 
 // gofakes3Bucket serves a fresh gofakes3 in-process on the bolt backend:
@@ -186,36 +192,34 @@ func storeOn(t *testing.T, cfg aws.Config, bucket string, opts Options) *Store {
 	return s
 }
 
-// requestCounter counts S3 operations by name (once per operation, however
-// many attempts the retryer makes).
+// requestCounter counts S3 requests by operation (internal/awscost: every
+// HTTP attempt).
 type requestCounter struct {
-	mu sync.Mutex
-	n  map[string]int
+	c    *awscost.Counter
+	last awscost.Usage
 }
 
-func newRequestCounter() *requestCounter { return &requestCounter{n: map[string]int{}} }
-
-func (c *requestCounter) clientOption(o *s3.Options) {
-	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
-		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("sheetlogCountRequests",
-			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-				c.mu.Lock()
-				c.n[awsmiddleware.GetOperationName(ctx)]++
-				c.mu.Unlock()
-				return next.HandleInitialize(ctx, in)
-			}), middleware.After)
-	})
+func newRequestCounter() *requestCounter {
+	c := awscost.New()
+	return &requestCounter{c: c, last: c.Snapshot()}
 }
 
-// take returns the counts so far, as "Op=n ..." sorted, and resets them.
-func (c *requestCounter) take() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (r *requestCounter) clientOption(o *s3.Options) { r.c.S3Option(o) }
+
+// take returns the usage since the last take.
+func (r *requestCounter) takeUsage() awscost.Usage {
+	u := r.c.Since(r.last)
+	r.last = r.c.Snapshot()
+	return u
+}
+
+// take returns the counts since the last take as "Op=n ...", sorted.
+func (r *requestCounter) take() string { return usageString(r.takeUsage()) }
+
+func usageString(u awscost.Usage) string {
 	var parts []string
-	for op, n := range c.n {
-		parts = append(parts, fmt.Sprintf("%s=%d", op, n))
+	for _, op := range slices.Sorted(maps.Keys(u.Requests)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", op, u.Requests[op]))
 	}
-	sort.Strings(parts)
-	c.n = map[string]int{}
 	return strings.Join(parts, " ")
 }

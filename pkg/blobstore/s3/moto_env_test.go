@@ -1,26 +1,37 @@
 package s3blob
 
 import (
-	"os"
+	"context"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/sheetlog/sheetlog/internal/moto"
 )
 
-// otherEmulators: TEMPORARY until internal/moto lands; an S3 endpoint
-// given in SHEETLOG_TEST_S3_ENDPOINT (e.g. a moto server started by hand).
-func otherEmulators(t *testing.T) []emulator {
-	ep := os.Getenv("SHEETLOG_TEST_S3_ENDPOINT")
-	if ep == "" {
-		return nil
+// TestMain stops the moto server that the tests started, if any.
+func TestMain(m *testing.M) { moto.Main(m) }
+
+// otherEmulators is moto's server, started once per test binary by
+// internal/moto (or the endpoint that AWS_ENDPOINT_URL_S3 and friends
+// name). Without moto installed, its subtests skip loudly, or fail in CI.
+func otherEmulators(*testing.T) []emulator {
+	return []emulator{{name: "moto", modelChecks: 20, fresh: motoBucket}}
+}
+
+func motoBucket(t *testing.T) (aws.Config, string) {
+	t.Helper()
+	env := moto.Get(t)
+	bucket := moto.Name("sheetlog-blobs")
+	in := &s3.CreateBucketInput{Bucket: &bucket}
+	if r := env.Config.Region; r != "" && r != "us-east-1" {
+		// Outside us-east-1, real S3 wants the region spelt out.
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(r)}
 	}
-	return []emulator{{"endpoint", func(t *testing.T) (aws.Config, string) {
-		cfg := aws.Config{
-			Region:       "us-east-1",
-			Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-			BaseEndpoint: aws.String(ep),
-		}
-		return cfg, createBucket(t, cfg, "sheetlog-test")
-	}}}
+	if _, err := env.S3().CreateBucket(context.Background(), in); err != nil {
+		t.Fatalf("creating bucket %s: %v", bucket, err)
+	}
+	return env.Config, bucket
 }

@@ -15,9 +15,7 @@ package s3blob
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +31,7 @@ import (
 
 	"github.com/sheetlog/sheetlog/pkg/awsschema"
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
+	"github.com/sheetlog/sheetlog/pkg/blobstore/continuation"
 	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/sheetid"
 )
@@ -91,7 +90,7 @@ type Store struct {
 	bucket      string
 	pageSize    int32
 	removeBatch int32
-	tokenKey    []byte
+	tokens      continuation.Sealer
 }
 
 var _ blobstore.Store = (*Store)(nil)
@@ -142,7 +141,7 @@ func New(cfg aws.Config, bucket string, opts Options) (*Store, error) {
 		bucket:      bucket,
 		pageSize:    int32(pageSize),
 		removeBatch: maxBatch,
-		tokenKey:    bytes.Clone(key),
+		tokens:      continuation.NewSealer(key, "sheetlog s3blob query v1"),
 	}, nil
 }
 
@@ -152,15 +151,18 @@ func (s *Store) Sheet(sheet string) (blobstore.BlobDir, error) {
 	if err := sheetid.Validate(sheet); err != nil {
 		return nil, err
 	}
-	return &dir{store: s, prefix: awsschema.BlobPrefix(sheet)}, nil
+	p := awsschema.BlobPrefix(sheet)
+	return &dir{store: s, root: p, prefix: p}, nil
 }
 
 // dir is one directory: every key in it starts with prefix, which ends in
 // "/". A blob name never contains "/" (blobstore.ValidateName), so
 // prefix+name names exactly one blob and prefix+name+"/" one directory.
 type dir struct {
-	store  *Store
-	prefix string
+	store *Store
+	// root is the sheet's prefix; prefix is root plus the directory's
+	// path, each name followed by "/".
+	root, prefix string
 }
 
 var (
@@ -210,15 +212,15 @@ func (d *dir) missOrWrongKind(ctx context.Context, cause error, name, key string
 	return &errs.StorageError{StatusCode: 404, Message: fmt.Sprintf("blob %q not found", name), Err: cause}
 }
 
-// WriteBlob: one ListObjectsV2 (is it a directory?) and one PutObject.
-// The check must come first: a put cannot be made conditional on other
-// keys, and undoing it later would expose the bad state.
+// WriteBlob: the checks of writable, then one PutObject. The checks must
+// come first: a put cannot be made conditional on other keys, and undoing
+// it later would expose the bad state.
 func (d *dir) WriteBlob(ctx context.Context, name string, data []byte) error {
 	key, err := d.key(name)
 	if err != nil {
 		return err
 	}
-	if err := d.notDir(ctx, name, key); err != nil {
+	if err := d.writable(ctx, name, key); err != nil {
 		return err
 	}
 	// The SDK sends data during the call, so the caller may reuse the
@@ -236,15 +238,62 @@ func (d *dir) WriteBlob(ctx context.Context, name string, data []byte) error {
 	return nil
 }
 
-func (d *dir) notDir(ctx context.Context, name, key string) error {
-	isDir, err := d.store.dirExists(ctx, key)
-	if err != nil {
-		return err
+// writable checks that a blob may be written at key: no directory has
+// that name (one ListObjectsV2 of at most one key below key+"/"), and no
+// directory on the way from the sheet's root is a blob (one HeadObject per
+// level below the root). The second matters for a handle whose directory
+// emptied and was replaced by a blob after GetDir returned it: a write
+// through it would otherwise put a key below a blob. All the requests go
+// out at once, so the checks cost one round trip.
+func (d *dir) writable(ctx context.Context, name, key string) error {
+	ancestors := d.ancestors()
+	// Returning early on a kind error cancels the checks still running.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1+len(ancestors))
+	go func() {
+		isDir, err := d.store.dirExists(ctx, key)
+		if err == nil && isDir {
+			err = errs.WrongKind(name, true)
+		}
+		errc <- err
+	}()
+	for _, a := range ancestors {
+		go func() {
+			isBlob, err := d.store.blobExists(ctx, a)
+			if err == nil && isBlob {
+				err = errs.WrongKind(strings.TrimPrefix(a, d.root), false)
+			}
+			errc <- err
+		}()
 	}
-	if isDir {
-		return errs.WrongKind(name, true)
+	// A kind error wins over a failed request: it is the answer whatever
+	// the other checks would have said.
+	var first error
+	for range 1 + len(ancestors) {
+		err := <-errc
+		var wk *errs.BlobWrongKindError
+		switch {
+		case errors.As(err, &wk):
+			return err
+		case err != nil && first == nil:
+			first = err
+		}
 	}
-	return nil
+	return first
+}
+
+// ancestors returns the blob keys that the directories from the sheet's
+// root down to d would have if they were blobs: for root "sheets/s/" and
+// prefix "sheets/s/a/b/", "sheets/s/a" and "sheets/s/a/b".
+func (d *dir) ancestors() []string {
+	var keys []string
+	for i := len(d.root); i < len(d.prefix); i++ {
+		if d.prefix[i] == '/' {
+			keys = append(keys, d.prefix[:i])
+		}
+	}
+	return keys
 }
 
 // RemoveBlob: one HeadObject, then one DeleteObject when the blob exists
@@ -278,14 +327,14 @@ func (d *dir) GetDir(ctx context.Context, name string) (blobstore.BlobDir, error
 	if err != nil {
 		return nil, err
 	}
-	_, err = d.store.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.store.bucket, Key: &key})
+	isBlob, err := d.store.blobExists(ctx, key)
 	switch {
-	case err == nil:
+	case err != nil:
+		return nil, err
+	case isBlob:
 		return nil, errs.WrongKind(name, false)
-	case !isNotFound(err):
-		return nil, storageErr(err, "s3blob: checking for blob %q", key)
 	}
-	return &dir{store: d.store, prefix: key + "/"}, nil
+	return &dir{store: d.store, root: d.root, prefix: key + "/"}, nil
 }
 
 // Query: one ListObjectsV2 with Delimiter "/" per page. Keys directly under
@@ -389,12 +438,15 @@ func (d *dir) RemoveAll(ctx context.Context) error {
 }
 
 // CopyBlob copies server-side with CopyObject when src is a directory of
-// the same Store: one ListObjectsV2 (is the target a directory?) and one
+// the same sheet of the same Store: the checks of writable and one
 // CopyObject, plus one ListObjectsV2 when the source is missing (a
-// directory, or a 404). The bytes never pass through this process.
+// directory, or a 404). The bytes never pass through this process. A copy
+// never crosses sheets, so that nothing a sheet's handles do can reach
+// another sheet's keys; blobstore.Copy then reads and writes through the
+// two handles the caller holds.
 func (d *dir) CopyBlob(ctx context.Context, dstName string, src blobstore.BlobDir, srcName string) error {
 	s, ok := src.(*dir)
-	if !ok || s.store != d.store {
+	if !ok || s.store != d.store || s.root != d.root {
 		return blobstore.ErrCopyUnsupported
 	}
 	srcKey, err := s.key(srcName)
@@ -405,7 +457,16 @@ func (d *dir) CopyBlob(ctx context.Context, dstName string, src blobstore.BlobDi
 	if err != nil {
 		return err
 	}
-	if err := d.notDir(ctx, dstName, dstKey); err != nil {
+	if srcKey == dstKey {
+		// S3 refuses to copy an object onto itself unchanged; the copy
+		// is a no-op once the source is known to be a blob.
+		isBlob, err := d.store.blobExists(ctx, srcKey)
+		if err != nil || isBlob {
+			return err
+		}
+		return s.missOrWrongKind(ctx, &types.NoSuchKey{}, srcName, srcKey)
+	}
+	if err := d.writable(ctx, dstName, dstKey); err != nil {
 		return err
 	}
 	_, err = d.store.client.CopyObject(ctx, &s3.CopyObjectInput{
@@ -441,6 +502,18 @@ func copySource(bucket, key string) string {
 	return b.String()
 }
 
+// blobExists reports whether key is a blob: one HeadObject.
+func (s *Store) blobExists(ctx context.Context, key string) (bool, error) {
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	switch {
+	case err == nil:
+		return true, nil
+	case isNotFound(err):
+		return false, nil
+	}
+	return false, storageErr(err, "s3blob: checking for blob %q", key)
+}
+
 // dirExists reports whether any key lies below key+"/": one ListObjectsV2
 // of at most one key.
 func (s *Store) dirExists(ctx context.Context, key string) (bool, error) {
@@ -455,41 +528,16 @@ func (s *Store) dirExists(ctx context.Context, key string) (bool, error) {
 	return len(out.Contents) > 0, nil
 }
 
-// Continuation tokens are version byte, MAC, then S3's own token, in
-// unpadded base64url. The MAC covers the bucket and the directory's prefix
-// as well as S3's token, so a token is only good in the directory that
-// issued it, and any change to it is detected.
-const (
-	tokenVersion = 1
-	tokenMACLen  = 16
-)
+// Continuation tokens wrap S3's own token with an HMAC over the bucket
+// and the directory's prefix (package continuation), so a token is only
+// good in the directory that issued it, and any change to it is detected
+// before anything reaches S3.
+func (d *dir) tokenScope() []string { return []string{d.store.bucket, d.prefix} }
 
-func (d *dir) tokenMAC(s3Token string) []byte {
-	m := hmac.New(sha256.New, d.store.tokenKey)
-	// NUL separators: bucket names and prefixes cannot contain NUL, so
-	// the fields cannot be shifted into one another.
-	fmt.Fprintf(m, "sheetlog s3blob query v1\x00%s\x00%s\x00%s", d.store.bucket, d.prefix, s3Token)
-	return m.Sum(nil)[:tokenMACLen]
-}
-
-func (d *dir) sealToken(s3Token string) string {
-	b := make([]byte, 0, 1+tokenMACLen+len(s3Token))
-	b = append(b, tokenVersion)
-	b = append(b, d.tokenMAC(s3Token)...)
-	b = append(b, s3Token...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func (d *dir) sealToken(s3Token string) string { return d.store.tokens.Seal(d.tokenScope(), s3Token) }
 
 func (d *dir) openToken(token string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(b) <= 1+tokenMACLen || b[0] != tokenVersion {
-		return "", errs.NoContinuation("continuation token is not one of this blob store's")
-	}
-	mac, s3Token := b[1:1+tokenMACLen], string(b[1+tokenMACLen:])
-	if !hmac.Equal(mac, d.tokenMAC(s3Token)) {
-		return "", errs.NoContinuation("continuation token does not belong to this directory")
-	}
-	return s3Token, nil
+	return d.store.tokens.Open(d.tokenScope(), token)
 }
 
 // isNotFound reports a missing key: NoSuchKey from GetObject and

@@ -171,7 +171,7 @@ func TestBasics(t *testing.T) {
 }
 
 func TestInvalidNames(t *testing.T) {
-	s := newStore(t, emulator{"gofakes3", gofakes3Bucket}, Options{})
+	s := newStore(t, emulator{name: "gofakes3", fresh: gofakes3Bucket}, Options{})
 	root := sheet(t, s, "s")
 	for _, name := range []string{"", ".", "..", "a/b", "../x", "x\x00", "tab\t", strings.Repeat("é", 101), "\xff"} {
 		var e *errs.InvalidBlobNameError
@@ -450,57 +450,60 @@ func TestCopy(t *testing.T) {
 		a, b := sheet(t, s, "a"), sheet(t, s, "b")
 		write(t, subdir(t, a, "5"), "index", "idx")
 		c.take()
-		if err := blobstore.Copy(ctx, subdir(t, b, "9"), "index", subdir(t, a, "5"), "index"); err != nil {
+		if err := blobstore.Copy(ctx, subdir(t, a, "9"), "index", subdir(t, a, "5"), "index"); err != nil {
 			t.Fatal(err)
 		}
-		if got := c.take(); got != "CopyObject=1 HeadObject=2 ListObjectsV2=1" {
-			t.Errorf("requests of a copy (2 GetDir, the copy): %s", got)
+		// 2 GetDir, then the copy: is "9/index" a directory, is "9" a blob.
+		if got := c.take(); got != "CopyObject=1 HeadObject=3 ListObjectsV2=1" {
+			t.Errorf("requests of a copy: %s, want no GetObject nor PutObject", got)
 		}
-		if got := read(t, subdir(t, b, "9"), "index"); got != "idx" {
+		if got := read(t, subdir(t, a, "9"), "index"); got != "idx" {
 			t.Fatalf("copied blob reads %q", got)
 		}
 		// Overwrites, within one directory too.
 		write(t, a, "x", "new")
-		if err := blobstore.Copy(ctx, b, "x", a, "x"); err != nil {
-			t.Fatal(err)
-		}
+		write(t, a, "y", "old")
 		if err := blobstore.Copy(ctx, a, "y", a, "x"); err != nil {
 			t.Fatal(err)
 		}
-		if got := read(t, b, "x") + read(t, a, "y"); got != "newnew" {
+		if got := read(t, a, "y"); got != "new" {
 			t.Fatalf("read %q", got)
 		}
 		c.take()
-		if err := blobstore.Copy(ctx, b, "m", a, "missing"); !is404(err) {
+		if err := blobstore.Copy(ctx, a, "m", a, "missing"); !is404(err) {
 			t.Errorf("copy of a missing blob: %v, want 404", err)
 		}
-		if err := blobstore.Copy(ctx, b, "m", a, "5"); !isWrongKind(err) {
+		if err := blobstore.Copy(ctx, a, "m", a, "5"); !isWrongKind(err) {
 			t.Errorf("copy of a directory: %v, want BlobWrongKindError", err)
 		}
-		if err := blobstore.Copy(ctx, a, "5", b, "x"); !isWrongKind(err) {
+		if err := blobstore.Copy(ctx, a, "5", a, "x"); !isWrongKind(err) {
 			t.Errorf("copy onto a directory: %v, want BlobWrongKindError", err)
 		}
 		if got := c.take(); strings.Contains(got, "GetObject") || strings.Contains(got, "PutObject") {
 			t.Errorf("failed copies fell back to read/write: %s", got)
 		}
-		if _, err := b.ReadBlob(ctx, "m"); !is404(err) {
+		if _, err := a.ReadBlob(ctx, "m"); !is404(err) {
 			t.Errorf("failed copy wrote something: %v", err)
 		}
-		// Another store (even on the same bucket) is not ours: the copy
-		// falls back to read and write.
+		// Another sheet, or another store (even on the same bucket), is
+		// refused before any request; blobstore.Copy falls back to read
+		// and write.
 		other := storeOn(t, cfg, bucket, Options{})
-		if err := s.mustDir(t, "b").(*dir).CopyBlob(ctx, "z", sheet(t, other, "a"), "x"); !errors.Is(err, blobstore.ErrCopyUnsupported) {
-			t.Errorf("CopyBlob from another store: %v", err)
-		}
-		c.take()
-		if err := blobstore.Copy(ctx, b, "z", sheet(t, other, "a"), "x"); err != nil {
-			t.Fatal(err)
-		}
-		if got := c.take(); got != "ListObjectsV2=1 PutObject=1" {
-			t.Errorf("fallback copy requests on the destination's client: %s", got)
-		}
-		if got := read(t, b, "z"); got != "new" {
-			t.Fatalf("read %q", got)
+		for what, src := range map[string]blobstore.BlobDir{"another sheet": a, "another store": sheet(t, other, "a")} {
+			c.take()
+			if err := b.(blobstore.Copier).CopyBlob(ctx, "z", src, "x"); !errors.Is(err, blobstore.ErrCopyUnsupported) {
+				t.Errorf("CopyBlob from %s: %v", what, err)
+			}
+			if got := c.take(); got != "" {
+				t.Errorf("refused CopyBlob from %s sent %s", what, got)
+			}
+			if err := blobstore.Copy(ctx, b, "z", src, "x"); err != nil {
+				t.Fatal(err)
+			}
+			if got := read(t, b, "z"); got != "new" {
+				t.Fatalf("read %q", got)
+			}
+			write(t, b, "z", "reset")
 		}
 	})
 }

@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -435,7 +436,7 @@ func TestCompletionAndPending(t *testing.T) {
 
 	list := func(olderThan time.Time) []string {
 		t.Helper()
-		ps, err := s.Pending(ctx, olderThan)
+		ps, err := s.PendingBefore(ctx, olderThan)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -459,8 +460,15 @@ func TestCompletionAndPending(t *testing.T) {
 	if ok, err := a.SetMetadata(ctx, 1, done); err != nil || !ok {
 		t.Fatalf("completion: %v %v", ok, err)
 	}
+	// A completion that does not apply changes nothing at all: moto must
+	// roll back the head update that precedes the failed condition in the
+	// same transaction.
+	headBefore := rawItem(t, f, a.Sheet(), -1)
 	if ok, err := a.SetMetadata(ctx, 1, done); err != nil || ok {
 		t.Fatalf("duplicate completion: %v %v, want false, nil", ok, err)
+	}
+	if headAfter := rawItem(t, f, a.Sheet(), -1); !reflect.DeepEqual(headBefore, headAfter) {
+		t.Fatalf("a completion that did not apply changed the head:\n%v\n%v", headBefore, headAfter)
 	}
 	if ok, err := a.SetMetadata(ctx, 0, done); err != nil || ok {
 		t.Fatalf("completion where nothing is pending: %v %v, want false, nil", ok, err)
@@ -480,6 +488,23 @@ func TestCompletionAndPending(t *testing.T) {
 	if got := list(now.Add(time.Second)); !slices.Equal(got, want) {
 		t.Fatalf("pending after completion = %v, want %v", got, want)
 	}
+}
+
+// rawItem reads one item of the table as stored.
+func rawItem(t *testing.T, f *fixture, sheet string, seq int) map[string]types.AttributeValue {
+	t.Helper()
+	out, err := f.client.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(f.table),
+		Key: map[string]types.AttributeValue{
+			"sheet": &types.AttributeValueMemberS{Value: sheet},
+			"seq":   &types.AttributeValueMemberN{Value: fmt.Sprint(seq)},
+		},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Item
 }
 
 // Several completions of one workflow race: exactly one applies.

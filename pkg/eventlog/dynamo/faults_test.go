@@ -130,6 +130,7 @@ func TestFaultsRetried(t *testing.T) {
 			mustAdd(t, l, 1, eventlog.Entry{Body: body(1), Metadata: eventlog.Metadata{Pending: "snapshot"}})
 			mustAdd(t, l, 2, entry(2))
 			fh.arm(c.op, c.mode, 3)
+			wantFirst := uint64(0)
 			switch c.op {
 			case "GetItem", "TransactWriteItems":
 				mustAdd(t, l, 3, entry(3))
@@ -148,7 +149,8 @@ func TestFaultsRetried(t *testing.T) {
 					t.Fatal(err)
 				}
 			case "UpdateItem":
-				if err := l.Truncate(ctx, 0); err != nil {
+				wantFirst = 1
+				if err := l.Truncate(ctx, 1); err != nil {
 					t.Fatalf("Truncate under faults: %v", err)
 				}
 				mustAdd(t, l, 3, entry(3))
@@ -160,16 +162,16 @@ func TestFaultsRetried(t *testing.T) {
 				t.Fatalf("no fault was injected")
 			}
 			first, next, got := readAll(t, l)
-			if first != 0 || next != 4 {
-				t.Fatalf("log is [%d,%d), want [0,4)", first, next)
+			if first != wantFirst || next != 4 {
+				t.Fatalf("log is [%d,%d), want [%d,4)", first, next, wantFirst)
 			}
 			for i, e := range got {
-				if string(e.Body) != string(body(i)) {
-					t.Fatalf("entry %d is %s", i, e.Body)
+				if id := int(first) + i; string(e.Body) != string(body(id)) {
+					t.Fatalf("entry %d is %s", id, e.Body)
 				}
 			}
-			if got[1].Metadata != (eventlog.Metadata{Snapshot: "blob-1"}) {
-				t.Fatalf("entry 1 metadata %+v", got[1].Metadata)
+			if got[1-first].Metadata != (eventlog.Metadata{Snapshot: "blob-1"}) {
+				t.Fatalf("entry 1 metadata %+v", got[1-first].Metadata)
 			}
 			_, err := l.AddEntry(ctx, 5, entry(5), nil)
 			wantErr[*errs.ConflictError](t, err, "AddEntry(5)")

@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"sync"
 	"testing"
@@ -17,7 +18,21 @@ import (
 	"github.com/sheetlog/sheetlog/pkg/eventlog/dynamo"
 )
 
-func TestMain(m *testing.M) { moto.Main(m) }
+// propertyChecks is how many sequences the suite's model-based property
+// test runs here unless -rapid.checks says otherwise: every step costs
+// several emulator round trips, so rapid's default of 100 would take most
+// of a minute on its own.
+const propertyChecks = "30"
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "rapid.checks" })
+	if !given && flag.Lookup("rapid.checks") != nil {
+		_ = flag.Set("rapid.checks", propertyChecks)
+	}
+	moto.Main(m)
+}
 
 // fastRetry keeps fault-injection tests quick.
 var fastRetry = dynamo.Retry{MaxAttempts: 6, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond}

@@ -114,14 +114,14 @@ func (l *Log) readEntry(ctx context.Context, what string, id eventlog.SequenceID
 	return &d, nil
 }
 
-func (l *Log) transact(ctx context.Context, what string, items ...types.TransactWriteItem) error {
+func (l *Log) transact(ctx context.Context, what string, items ...types.TransactWriteItem) (maybeApplied bool, err error) {
 	in := &dynamodb.TransactWriteItemsInput{
 		TransactItems: items,
 		// The same token on every retry of this very request: DynamoDB
 		// then applies it at most once, even when a reply was lost.
 		ClientRequestToken: aws.String(newToken()),
 	}
-	return l.s.do(ctx, what, func(ctx context.Context) error {
+	return l.s.doWrite(ctx, what, func(ctx context.Context) error {
 		_, err := l.s.db.TransactWriteItems(ctx, in, noSDKRetry)
 		return err
 	})
@@ -148,18 +148,21 @@ func (l *Log) AddEntry(ctx context.Context, id eventlog.SequenceID, e eventlog.E
 	}
 	tok := newToken()
 	item := entryItem(l.sheet, id, e, tok, l.s.now().UnixMilli())
-	sent := false // a transaction was sent: it may have committed unseen
+	maybe := false // an attempt may have been applied unseen
+	var after head // the head as the last transaction sent would leave it
 	for round := 0; ; round++ {
 		h, err := l.readHead(ctx, what)
 		if err != nil {
 			return nil, err
 		}
 		if uint64(id) != h.next {
-			if sent && h.next > uint64(id) {
-				if mine, err := l.wroteEntry(ctx, what, id, tok, nil); err != nil {
+			if maybe && h.next > uint64(id) {
+				mine, err := l.wroteEntry(ctx, what, id, tok, nil)
+				if err != nil {
 					return nil, err
-				} else if mine {
-					return h.lastSnapshot(known), nil
+				}
+				if mine {
+					return after.lastSnapshot(known), nil
 				}
 			}
 			return nil, errs.Conflict(uint64(id), h.next)
@@ -181,8 +184,22 @@ func (l *Log) AddEntry(ctx context.Context, id eventlog.SequenceID, e eventlog.E
 		}
 		headUpdate := "SET " + hx.n(attrNext) + " = " + hx.v("n1", num(uint64(id)+1)) +
 			", " + hx.n(attrFirst) + " = if_not_exists(" + hx.n(attrFirst) + ", " + hx.v("zero", num(0)) + ")"
+		after = h
+		after.next = uint64(id) + 1
+		if e.Snapshot != "" {
+			// The new entry is the newest there is, so its snapshot is
+			// the newest snapshot.
+			// Moving the pointer bumps the metadata version, like every
+			// other change of it: a SetMetadata that read the old pointer
+			// must not write over this one.
+			headUpdate += ", " + hx.n(attrSnapSeq) + " = " + hx.v("nss", num(uint64(id))) +
+				", " + hx.n(attrSnapBlob) + " = " + hx.v("nsb", str(e.Snapshot)) +
+				", " + hx.n(attrMV) + " = if_not_exists(" + hx.n(attrMV) + ", :zero) + " + hx.v("one", num(1))
+			after.mv++
+			after.hasSnap, after.snapSeq, after.snapBlob = true, uint64(id), e.Snapshot
+		}
 		px := newExpr()
-		err = l.transact(ctx, what,
+		amb, err := l.transact(ctx, what,
 			types.TransactWriteItem{Update: &types.Update{
 				TableName:                           aws.String(l.s.table),
 				Key:                                 headKey(l.sheet),
@@ -200,9 +217,9 @@ func (l *Log) AddEntry(ctx context.Context, id eventlog.SequenceID, e eventlog.E
 				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 			}},
 		)
-		sent = true
+		maybe = maybe || amb
 		if err == nil {
-			return h.lastSnapshot(known), nil
+			return after.lastSnapshot(known), nil
 		}
 		rs, ok := conditionFailed(err)
 		if !ok {
@@ -216,12 +233,14 @@ func (l *Log) AddEntry(ctx context.Context, id eventlog.SequenceID, e eventlog.E
 			if old.next > uint64(id) {
 				// Someone appended at id. It may be this call: an
 				// earlier attempt whose reply was lost.
-				mine, err := l.wroteEntry(ctx, what, id, tok, rs)
-				if err != nil {
-					return nil, err
-				}
-				if mine {
-					return h.lastSnapshot(known), nil
+				if maybe {
+					mine, err := l.wroteEntry(ctx, what, id, tok, rs)
+					if err != nil {
+						return nil, err
+					}
+					if mine {
+						return after.lastSnapshot(known), nil
+					}
 				}
 				return nil, errs.Conflict(uint64(id), old.next)
 			}
@@ -253,8 +272,10 @@ func snapshotUnchanged(x *expr, h head) string {
 }
 
 // wroteEntry reports whether the entry at id was written by the append
-// whose token is tok. The cancellation reasons of the transaction carry
-// the entry when its put failed; otherwise it is read.
+// whose token is tok, after an attempt of it may have been applied unseen.
+// The cancellation reasons of the transaction carry the entry when its put
+// failed; otherwise it is read. An entry that is gone (truncated since)
+// leaves the outcome unknown: a StorageError.
 func (l *Log) wroteEntry(ctx context.Context, what string, id eventlog.SequenceID, tok string, rs []types.CancellationReason) (bool, error) {
 	if it := reasonItem(rs, 1); reasonFailed(rs, 1) && len(it) > 0 {
 		if t, _ := getString(it, attrTok); t != "" {
@@ -262,8 +283,11 @@ func (l *Log) wroteEntry(ctx context.Context, what string, id eventlog.SequenceI
 		}
 	}
 	d, err := l.readEntry(ctx, what, id)
-	if err != nil || d == nil {
+	if err != nil {
 		return false, err
+	}
+	if d == nil {
+		return false, unknownOutcome(what)
 	}
 	return d.tok == tok, nil
 }
@@ -289,12 +313,20 @@ func (l *Log) SetMetadata(ctx context.Context, id eventlog.SequenceID, u eventlo
 		return false, err
 	}
 	mtok := newToken()
+	// maybe: an attempt may have been applied unseen. Each attempt stamps
+	// the entry with the head's version + 1 as read in its round, so an
+	// entry whose stamp is at most ambMV, the version read in the first
+	// round with such an attempt, was changed by none of them.
+	maybe, ambMV := false, uint64(0)
 	for round := 0; ; round++ {
 		h, err := l.readHead(ctx, what)
 		if err != nil {
 			return false, err
 		}
 		if uint64(id) < h.first || uint64(id) >= h.next {
+			if maybe {
+				return false, unknownOutcome(what)
+			}
 			return false, errs.Range("sequence id %d is outside the log [%d, %d)", id, h.first, h.next)
 		}
 		if u.Snapshot.IsKeep() && u.History.IsKeep() && u.Pending.IsKeep() && u.IfPending == "" {
@@ -357,7 +389,7 @@ func (l *Log) SetMetadata(ctx context.Context, id eventlog.SequenceID, u eventlo
 			econd += " AND " + ex.n(attrPending) + " = " + ex.v("ifp", str(u.IfPending))
 		}
 
-		err = l.transact(ctx, what,
+		amb, err := l.transact(ctx, what,
 			types.TransactWriteItem{Update: &types.Update{
 				TableName:                           aws.String(l.s.table),
 				Key:                                 headKey(l.sheet),
@@ -377,6 +409,9 @@ func (l *Log) SetMetadata(ctx context.Context, id eventlog.SequenceID, u eventlo
 				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 			}},
 		)
+		if amb && !maybe {
+			maybe, ambMV = true, h.mv
+		}
 		if err == nil {
 			return true, nil
 		}
@@ -384,9 +419,38 @@ func (l *Log) SetMetadata(ctx context.Context, id eventlog.SequenceID, u eventlo
 		if !ok {
 			return false, storageErr(err, what)
 		}
-		var old head
+		// The entry as the transaction found it, when its condition
+		// failed: it shows whether an earlier attempt of this call (reply
+		// lost) applied the change, by the token it left.
+		var entry *decoded
+		if reasonFailed(rs, 1) {
+			if it := reasonItem(rs, 1); len(it) > 0 {
+				d, err := decodeEntry(it)
+				if err != nil {
+					return false, errs.Storage(err, "%s: entry %d of sheet %s is corrupt", what, id, l.sheet)
+				}
+				entry = &d
+			}
+		} else if maybe {
+			if entry, err = l.readEntry(ctx, what, id); err != nil {
+				return false, err
+			}
+		}
+		if entry != nil && entry.mtok == mtok {
+			return true, nil
+		}
+		if maybe {
+			if entry == nil || entry.mv > ambMV {
+				// Applied and then overwritten by another change, or
+				// never applied: no way to tell, and either answer could
+				// be a lie.
+				return false, unknownOutcome(what)
+			}
+			maybe = false // none of the attempts so far was applied
+		}
 		if reasonFailed(rs, 0) {
-			if old, err = decodeHead(reasonItem(rs, 0)); err != nil {
+			old, err := decodeHead(reasonItem(rs, 0))
+			if err != nil {
 				return false, errs.Storage(err, "%s: the head item of sheet %s is corrupt", what, l.sheet)
 			}
 			if uint64(id) < old.first {
@@ -394,18 +458,10 @@ func (l *Log) SetMetadata(ctx context.Context, id eventlog.SequenceID, u eventlo
 			}
 		}
 		if reasonFailed(rs, 1) {
-			it := reasonItem(rs, 1)
-			if len(it) == 0 {
+			if entry == nil {
 				return false, errs.Range("sequence id %d is no longer in the log", id)
 			}
-			d, err := decodeEntry(it)
-			if err != nil {
-				return false, errs.Storage(err, "%s: entry %d of sheet %s is corrupt", what, id, l.sheet)
-			}
-			if d.mtok == mtok {
-				return true, nil // an earlier attempt, whose reply was lost, applied it
-			}
-			if u.IfPending != "" && d.entry.Pending != u.IfPending {
+			if u.IfPending != "" && entry.entry.Pending != u.IfPending {
 				return false, nil
 			}
 		}
@@ -572,31 +628,52 @@ func (l *Log) readRange(ctx context.Context, what string, h head, start, end uin
 	}
 }
 
-// Truncate moves the head's first id to start (one conditional update:
-// from then on no reader sees the entries below it), then deletes the
-// items below start, including any left over by an earlier truncation that
-// failed half-way.
+// Truncate reads the head (range check), moves its first id to start
+// with an update conditioned on first being unchanged (from then on no
+// reader sees the entries below it), then deletes the items below start,
+// including any left over by an earlier truncation whose cleanup failed.
 func (l *Log) Truncate(ctx context.Context, start eventlog.SequenceID) error {
 	const what = "truncating the event log"
 	if err := checkCtx(ctx, what); err != nil {
 		return err
 	}
-	x := newExpr()
-	in := &dynamodb.UpdateItemInput{
-		TableName:        aws.String(l.s.table),
-		Key:              headKey(l.sheet),
-		UpdateExpression: aws.String("SET " + x.n(attrFirst) + " = " + x.v("start", num(uint64(start)))),
-		ConditionExpression: aws.String("attribute_exists(" + x.n(attrNext) + ") AND " + x.n(attrFirst) + " <= :start AND " +
-			x.n(attrNext) + " >= :start"),
-		ExpressionAttributeNames:            x.names,
-		ExpressionAttributeValues:           x.values,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
-	err := l.s.do(ctx, what, func(ctx context.Context) error {
-		_, err := l.s.db.UpdateItem(ctx, in, noSDKRetry)
-		return err
-	})
-	if err != nil {
+	maybe := false // an attempt may have been applied unseen
+	for round := 0; ; round++ {
+		h, err := l.readHead(ctx, what)
+		if err != nil {
+			return err
+		}
+		if uint64(start) < h.first || uint64(start) > h.next {
+			if maybe {
+				// Ours may have been applied, then passed by another.
+				return unknownOutcome(what)
+			}
+			return errs.Range("cannot truncate at %d: the log holds [%d, %d)", start, h.first, h.next)
+		}
+		if !h.exists || uint64(start) == h.first {
+			break // nothing moves
+		}
+		if round >= maxRounds {
+			return errs.Storage(nil, "%s: sheet %s kept being truncated during %d attempts", what, l.sheet, round)
+		}
+		x := newExpr()
+		in := &dynamodb.UpdateItemInput{
+			TableName:                           aws.String(l.s.table),
+			Key:                                 headKey(l.sheet),
+			UpdateExpression:                    aws.String("SET " + x.n(attrFirst) + " = " + x.v("start", num(uint64(start)))),
+			ConditionExpression:                 aws.String(x.n(attrFirst) + " = " + x.v("first0", num(h.first))),
+			ExpressionAttributeNames:            x.names,
+			ExpressionAttributeValues:           x.values,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}
+		amb, err := l.s.doWrite(ctx, what, func(ctx context.Context) error {
+			_, err := l.s.db.UpdateItem(ctx, in, noSDKRetry)
+			return err
+		})
+		maybe = maybe || amb
+		if err == nil {
+			break
+		}
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
 			return storageErr(err, what)
@@ -605,10 +682,19 @@ func (l *Log) Truncate(ctx context.Context, start eventlog.SequenceID) error {
 		if derr != nil {
 			return errs.Storage(derr, "%s: the head item of sheet %s is corrupt", what, l.sheet)
 		}
-		if !old.exists && start == 0 {
-			return nil // a log never appended to: [0, 0]
+		if old.first == uint64(start) {
+			// Ours (an attempt whose reply was lost), or another
+			// truncation to the same point: the log is as asked either
+			// way, and start is in range, so success is a true answer.
+			break
 		}
-		return errs.Range("cannot truncate at %d: the log holds [%d, %d)", start, old.first, old.next)
+		if maybe {
+			return unknownOutcome(what)
+		}
+		// Another truncation moved first meanwhile: check the range again.
+		if err := l.backoff(ctx, round, what); err != nil {
+			return err
+		}
 	}
 	if err := l.deleteBelow(ctx, uint64(start)); err != nil {
 		// The truncation itself is done and durable: nobody sees the

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/sheetlog/sheetlog/pkg/errs"
 )
@@ -98,34 +99,61 @@ func sleep(ctx context.Context, d time.Duration) error {
 // do runs call until it succeeds, fails with a non-transient error, or
 // the attempts run out. Every attempt sends the identical request (a
 // TransactWriteItems keeps its ClientRequestToken), so a retry after a
-// lost reply is idempotent where DynamoDB makes it so; the callers handle
-// what remains ambiguous (see AddEntry and SetMetadata). The error of a
+// lost reply is idempotent where DynamoDB makes it so. The error of a
 // failed call is returned as is for the caller to classify; running out of
 // attempts and a done context are StorageErrors.
 func (s *Store) do(ctx context.Context, what string, call func(context.Context) error) error {
-	var err error
+	_, err := s.doWrite(ctx, what, call)
+	return err
+}
+
+// doWrite is do for writes: it also reports whether an attempt may have
+// taken effect unseen (its reply was lost, or was a 5xx), in which case a
+// later "condition failed" may be this very call's own earlier write, and
+// the caller must find out before it answers.
+func (s *Store) doWrite(ctx context.Context, what string, call func(context.Context) error) (maybeApplied bool, err error) {
 	for attempt := 0; ; attempt++ {
 		if cerr := ctx.Err(); cerr != nil {
-			return errs.Storage(cerr, "%s", what)
+			return maybeApplied, errs.Storage(cerr, "%s", what)
 		}
 		err = call(ctx)
 		if err == nil {
-			return nil
+			return maybeApplied, nil
 		}
 		if cerr := ctx.Err(); cerr != nil {
-			return errs.Storage(cerr, "%s", what)
+			return maybeApplied || ambiguous(err), errs.Storage(cerr, "%s", what)
 		}
 		if !transient(err) {
-			return err
+			return maybeApplied, err
 		}
+		maybeApplied = maybeApplied || ambiguous(err)
 		if attempt+1 >= s.retry.MaxAttempts {
-			return errs.Storage(err, "%s: still failing after %d attempts", what, attempt+1)
+			return maybeApplied, errs.Storage(err, "%s: still failing after %d attempts", what, attempt+1)
 		}
 		s.log.Debug("dynamodb: retrying", "op", what, "attempt", attempt+1, "err", err)
 		if serr := sleep(ctx, s.retry.delay(attempt)); serr != nil {
-			return errs.Storage(serr, "%s", what)
+			return maybeApplied, errs.Storage(serr, "%s", what)
 		}
 	}
+}
+
+// ambiguous reports whether a failed request may nevertheless have been
+// applied: anything but a 4xx answer (throttling, a cancelled
+// transaction), which says the service refused it.
+func ambiguous(err error) bool {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		code := re.HTTPStatusCode()
+		return code < 400 || code >= 500
+	}
+	return true
+}
+
+// unknownOutcome is the error of a write whose earlier attempt may have
+// been applied when that can no longer be established. The contract
+// allows it: a StorageError may or may not have taken effect.
+func unknownOutcome(what string) error {
+	return errs.Storage(nil, "%s: a reply was lost and whether the write was applied cannot be established", what)
 }
 
 // storageErr wraps an unexpected error of a call as a StorageError (errors

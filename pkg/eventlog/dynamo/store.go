@@ -111,26 +111,38 @@ func (s *Store) SheetLog(sheet string) (*Log, error) {
 
 var _ eventlog.Store = (*Store)(nil)
 
-// Pending lists the entries of every sheet whose pending field was set
-// before olderThan, oldest first within each workflow. It reads the
-// sparse pending index (awsschema.PendingIndexName), which holds only the
-// items that have pending set, so its cost follows the number of
-// outstanding workflows, never the size of the logs. The index is
-// eventually consistent: an entry completed a moment ago may still be
-// listed (workflows are idempotent, so running it again is harmless) and
-// one requested a moment ago may be missing (it is younger than any sane
-// grace period anyway).
-func (s *Store) Pending(ctx context.Context, olderThan time.Time) ([]eventlog.PendingEntry, error) {
+// Pending lists every entry of every sheet whose pending field is set
+// (what a worker pool re-sends at start-up). See PendingBefore.
+func (s *Store) Pending(ctx context.Context) ([]eventlog.PendingEntry, error) {
+	return s.pending(ctx, nil)
+}
+
+// PendingBefore lists the entries of every sheet whose pending field was
+// set before olderThan: what the sweeper runs again. It reads the sparse
+// pending index (awsschema.PendingIndexName), which holds only the items
+// that have pending set, so its cost follows the number of outstanding
+// workflows, never the size of the logs. The index is eventually
+// consistent: an entry completed a moment ago may still be listed
+// (workflows are idempotent, so running it again is harmless) and one
+// requested a moment ago may be missing (it is younger than any sane grace
+// period anyway).
+func (s *Store) PendingBefore(ctx context.Context, olderThan time.Time) ([]eventlog.PendingEntry, error) {
+	return s.pending(ctx, &olderThan)
+}
+
+func (s *Store) pending(ctx context.Context, olderThan *time.Time) ([]eventlog.PendingEntry, error) {
 	var out []eventlog.PendingEntry
 	var start map[string]types.AttributeValue
 	for {
 		in := &dynamodb.ScanInput{
-			TableName:                 aws.String(s.table),
-			IndexName:                 aws.String(awsschema.PendingIndexName),
-			FilterExpression:          aws.String("#ps < :t"),
-			ExpressionAttributeNames:  map[string]string{"#ps": attrPendingSince},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":t": num(olderThan.UnixMilli())},
-			ExclusiveStartKey:         start,
+			TableName:         aws.String(s.table),
+			IndexName:         aws.String(awsschema.PendingIndexName),
+			ExclusiveStartKey: start,
+		}
+		if olderThan != nil {
+			in.FilterExpression = aws.String("#ps < :t")
+			in.ExpressionAttributeNames = map[string]string{"#ps": attrPendingSince}
+			in.ExpressionAttributeValues = map[string]types.AttributeValue{":t": num(olderThan.UnixMilli())}
 		}
 		var res *dynamodb.ScanOutput
 		err := s.do(ctx, "listing pending entries", func(ctx context.Context) error {

@@ -1,0 +1,251 @@
+// Command server is the single-machine sheetlog server: the HTTP API of
+// pkg/api over an embedded durable event log (bbolt, one file), a
+// filesystem blob store and a supervised pool of snapshot workers, all
+// under one data directory.
+//
+// Every flag can also be set by the environment variable named in its
+// help; a flag given on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sheetlog/sheetlog/pkg/api"
+	fsblob "github.com/sheetlog/sheetlog/pkg/blobstore/fs"
+	"github.com/sheetlog/sheetlog/pkg/enginecache"
+	"github.com/sheetlog/sheetlog/pkg/eventlog/boltlog"
+	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
+	"github.com/sheetlog/sheetlog/pkg/workers/pool"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// config is everything the server is started with.
+type config struct {
+	addr             string
+	dataDir          string
+	snapshotInterval int
+	workers          int
+	token            string
+	corsOrigins      []string
+	cacheEngines     int
+	cacheBytes       int
+	workflowDeadline time.Duration
+	shutdownTimeout  time.Duration
+	logLevel         slog.Level
+	logJSON          bool
+}
+
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(out)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var (
+		c                                   config
+		cors, level, format                 string
+		interval, workers, engines, cacheMB string
+		deadline, shutdown                  string
+	)
+	fs.StringVar(&c.addr, "addr", env("SHEETLOG_ADDR", "127.0.0.1:8080"), "listen address (SHEETLOG_ADDR)")
+	fs.StringVar(&c.dataDir, "data", env("SHEETLOG_DATA", "./data"), "data directory: event log file and blobs (SHEETLOG_DATA)")
+	fs.StringVar(&interval, "snapshot-interval", env("SHEETLOG_SNAPSHOT_INTERVAL", strconv.Itoa(spreadsheet.DefaultSnapshotInterval)), "entries between snapshots (SHEETLOG_SNAPSHOT_INTERVAL)")
+	fs.StringVar(&workers, "workers", env("SHEETLOG_WORKERS", strconv.Itoa(runtime.GOMAXPROCS(0))), "snapshot worker goroutines (SHEETLOG_WORKERS)")
+	fs.StringVar(&c.token, "token", env("SHEETLOG_TOKEN", ""), "bearer token required on /v1 requests; empty for none (SHEETLOG_TOKEN)")
+	fs.StringVar(&cors, "cors-origins", env("SHEETLOG_CORS_ORIGINS", ""), "comma-separated origins allowed by CORS, or * (SHEETLOG_CORS_ORIGINS)")
+	fs.StringVar(&engines, "cache-engines", env("SHEETLOG_CACHE_ENGINES", "1000"), "most sheets kept in memory (SHEETLOG_CACHE_ENGINES)")
+	fs.StringVar(&cacheMB, "cache-mb", env("SHEETLOG_CACHE_MB", "512"), "memory bound of the sheets kept, in MiB (SHEETLOG_CACHE_MB)")
+	fs.StringVar(&deadline, "workflow-deadline", env("SHEETLOG_WORKFLOW_DEADLINE", "5m"), "longest a snapshot may run before it is retried (SHEETLOG_WORKFLOW_DEADLINE)")
+	fs.StringVar(&shutdown, "shutdown-timeout", env("SHEETLOG_SHUTDOWN_TIMEOUT", "15s"), "how long a shutdown waits for requests and snapshots (SHEETLOG_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&level, "log-level", env("SHEETLOG_LOG_LEVEL", "info"), "debug, info, warn or error (SHEETLOG_LOG_LEVEL)")
+	fs.StringVar(&format, "log-format", env("SHEETLOG_LOG_FORMAT", "text"), "text or json (SHEETLOG_LOG_FORMAT)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	num := func(name, v string, min int) int {
+		n, e := strconv.Atoi(strings.TrimSpace(v))
+		if e != nil || n < min {
+			err = errors.Join(err, fmt.Errorf("-%s: want an integer >= %d, got %q", name, min, v))
+		}
+		return n
+	}
+	dur := func(name, v string) time.Duration {
+		d, e := time.ParseDuration(v)
+		if e != nil || d <= 0 {
+			err = errors.Join(err, fmt.Errorf("-%s: want a positive duration such as 30s, got %q", name, v))
+		}
+		return d
+	}
+	c.snapshotInterval = num("snapshot-interval", interval, 1)
+	c.workers = num("workers", workers, 1)
+	c.cacheEngines = num("cache-engines", engines, 1)
+	c.cacheBytes = num("cache-mb", cacheMB, 1) << 20
+	c.workflowDeadline = dur("workflow-deadline", deadline)
+	c.shutdownTimeout = dur("shutdown-timeout", shutdown)
+	for _, o := range strings.Split(cors, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.corsOrigins = append(c.corsOrigins, o)
+		}
+	}
+	if e := c.logLevel.UnmarshalText([]byte(level)); e != nil {
+		err = errors.Join(err, fmt.Errorf("-log-level: %v", e))
+	}
+	switch format {
+	case "text":
+	case "json":
+		c.logJSON = true
+	default:
+		err = errors.Join(err, fmt.Errorf("-log-format: want text or json, got %q", format))
+	}
+	return c, err
+}
+
+// run serves until ctx ends, then shuts down gracefully: it stops taking
+// connections, drains the requests in flight, lets running snapshots
+// finish within the shutdown timeout (the rest stay pending in the log and
+// run after the next start) and closes the stores.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	c, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	opts := &slog.HandlerOptions{Level: c.logLevel}
+	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
+	if c.logJSON {
+		handler = slog.NewJSONHandler(stderr, opts)
+	}
+	lg := slog.New(handler)
+
+	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	logs, err := boltlog.Open(filepath.Join(c.dataDir, "eventlog.db"), boltlog.Options{Logger: lg})
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+	blobs, err := fsblob.Open(filepath.Join(c.dataDir, "blobs"), fsblob.Options{Logger: lg})
+	if err != nil {
+		return err
+	}
+	defer blobs.Close()
+
+	workerPool, err := pool.New(pool.Options{
+		Workers: c.workers, Deadline: c.workflowDeadline, Lister: logs, Logger: lg,
+	})
+	if err != nil {
+		return err
+	}
+	engineOpts := spreadsheet.Options{SnapshotInterval: c.snapshotInterval, Logger: lg}
+	// Host and worker engines of one sheet are separate: each keeps its
+	// own copy of the cells (the worker's lags at the snapshot it builds).
+	newCache := func(host bool) *enginecache.Cache {
+		return enginecache.New(func(sheet string) (*spreadsheet.Engine, error) {
+			log, err := logs.Log(sheet)
+			if err != nil {
+				return nil, err
+			}
+			root, err := blobs.Sheet(sheet)
+			if err != nil {
+				return nil, err
+			}
+			if host {
+				return spreadsheet.New(sheet, log, root, workerPool, engineOpts)
+			}
+			return spreadsheet.New(sheet, log, root, nil, engineOpts)
+		}, enginecache.Options{MaxEngines: c.cacheEngines, MaxBytes: c.cacheBytes / 2})
+	}
+	hostEngines, workerEngines := newCache(true), newCache(false)
+	workerPool.SetHandler(spreadsheet.WorkflowHandler(workerEngines.Get))
+
+	h, err := api.New(api.Config{
+		Logs: logs, Blobs: blobs, Engines: hostEngines,
+		Token: c.token, CORSOrigins: c.corsOrigins, Logger: lg,
+		Health: func(ctx context.Context) error {
+			if _, err := logs.Pending(ctx); err != nil {
+				return err
+			}
+			root, err := blobs.Sheet("healthz")
+			if err != nil {
+				return err
+			}
+			_, err = root.Query(ctx, "")
+			return err
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+	}
+	if err := workerPool.Start(); err != nil {
+		ln.Close()
+		return err
+	}
+	url := "http://" + ln.Addr().String()
+	// The address is always worth printing, whatever the log level.
+	lg.Log(ctx, max(slog.LevelInfo, c.logLevel), "sheetlog server listening", "url", url, "data", c.dataDir,
+		"snapshotInterval", c.snapshotInterval, "workers", c.workers, "token", c.token != "", "corsOrigins", c.corsOrigins)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		_ = workerPool.Close(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+
+	lg.Info("shutting down", "timeout", c.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		lg.Warn("requests still running at shutdown were cut", "err", err)
+	}
+	if err := workerPool.Close(sctx); err != nil {
+		lg.Warn("snapshots still running at shutdown stay pending and run after the next start", "err", err)
+	}
+	lg.Info("stopped", "pool", workerPool.Metrics())
+	return nil
+}
