@@ -15,7 +15,7 @@ import (
 // PendingLister lists entries of every sheet whose pending field was set
 // before a time (the DynamoDB store, through its sparse pending index).
 type PendingLister interface {
-	Pending(ctx context.Context, olderThan time.Time) ([]eventlog.PendingEntry, error)
+	PendingBefore(ctx context.Context, olderThan time.Time) ([]eventlog.PendingEntry, error)
 }
 
 // SweepResult is what one sweep did.
@@ -40,7 +40,7 @@ type SweepResult struct {
 // Entries of known workflows go first, so that poisoned entries (an
 // unknown workflow stays pending forever) cannot crowd them out.
 func (w *Workflows) Sweep(ctx context.Context, lister PendingLister, grace time.Duration, maxRun int, now time.Time) (SweepResult, error) {
-	pending, err := lister.Pending(ctx, now.Add(-grace))
+	pending, err := lister.PendingBefore(ctx, now.Add(-grace))
 	if err != nil {
 		return SweepResult{}, fmt.Errorf("listing pending entries: %w", err)
 	}
