@@ -59,7 +59,8 @@ type Options struct {
 	// (defaults 1 s and 1 s).
 	SweepGrace, SweepEvery time.Duration
 	// FaultFailFirst and FaultSheetPrefix go to the workflow function
-	// (lambdarun.EnvFaultFailFirst); default 2 and "fault-".
+	// (lambdarun.EnvFaultFailFirst); default 2 (negative: off) and
+	// "fault-".
 	FaultFailFirst   int
 	FaultSheetPrefix string
 	// APIInstances is the API function's concurrency (default 1: see
@@ -83,8 +84,11 @@ func (o *Options) defaults() {
 	if o.SweepEvery == 0 {
 		o.SweepEvery = time.Second
 	}
-	if o.FaultFailFirst == 0 {
+	switch {
+	case o.FaultFailFirst == 0:
 		o.FaultFailFirst = 2
+	case o.FaultFailFirst < 0:
+		o.FaultFailFirst = 0
 	}
 	if o.FaultSheetPrefix == "" {
 		o.FaultSheetPrefix = "fault-"

@@ -150,7 +150,11 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Result, error) {
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
-	res, err := e.invoke(ctx, payload, f.spec.Timeout)
+	// Once started, an invocation runs to its end whatever the caller
+	// does (as on Lambda, where a client that hangs up does not stop the
+	// function): an emulator handed back while still busy would crash on
+	// the next invocation.
+	res, err := e.invoke(context.WithoutCancel(ctx), payload, f.spec.Timeout)
 	f.mu.Lock()
 	f.stats.Invocations++
 	if err == nil {
