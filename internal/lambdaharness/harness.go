@@ -36,7 +36,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/sheetlog/sheetlog/internal/lambdaharness/motopatch"
 	"github.com/sheetlog/sheetlog/internal/lambdarun"
 	"github.com/sheetlog/sheetlog/internal/moto"
 	"github.com/sheetlog/sheetlog/pkg/awsschema"
@@ -162,12 +161,9 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if h.tmp, err = os.MkdirTemp("", "sheetlog-harness-"); err != nil {
 		return nil, err
 	}
-	restore, err := motopatch.Install(h.tmp)
-	if err != nil {
-		return nil, err
-	}
+	// internal/moto's server keeps DynamoDB transactions O(items): the
+	// log of every sheet lives in one table.
 	h.Moto, err = moto.Start(ctx, "")
-	restore()
 	if err != nil {
 		return nil, fmt.Errorf("starting moto: %w", err)
 	}

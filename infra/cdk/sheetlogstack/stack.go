@@ -354,20 +354,28 @@ func (s *Stack) grant() {
 	allow(s.Workflow, tableDataActions, tableArn)
 	allow(s.Workflow, []string{"s3:GetObject", "s3:PutObject"}, blobs)
 	allow(s.Workflow, []string{"s3:ListBucket"}, s.Bucket.BucketArn())
-	// The sweeper queries the sparse pending index, then runs workflows.
+	// The sweeper scans the sparse pending index (it holds only the
+	// entries with pending set, of every workflow, so unknown workflows
+	// are reported too), then runs workflows. Scan is granted on that
+	// index only, never on the table.
 	allow(s.Sweeper, tableDataActions, tableArn, pendingIndexArn)
+	allow(s.Sweeper, []string{"dynamodb:Scan"}, pendingIndexArn)
 	allow(s.Sweeper, []string{"s3:GetObject", "s3:PutObject"}, blobs)
 	allow(s.Sweeper, []string{"s3:ListBucket"}, s.Bucket.BucketArn())
 }
 
 // StreamFilter is the event source mapping filter, built with the CDK's
 // filter helpers from awsschema's attribute name. The tests check that it
-// synthesizes to exactly awsschema.StreamFilterPattern.
+// synthesizes to exactly awsschema.StreamFilterPattern. The rule sits under
+// the attribute's type ("S") because "exists" matches leaf values only,
+// and a stream image holds {"pending":{"S":"snapshot"}}.
 func StreamFilter() *map[string]any {
 	return awslambda.FilterCriteria_Filter(&map[string]any{
 		"dynamodb": map[string]any{
 			"NewImage": map[string]any{
-				awsschema.AttrPending: awslambda.FilterRule_Exists(),
+				awsschema.AttrPending: map[string]any{
+					string(awsschema.String): awslambda.FilterRule_Exists(),
+				},
 			},
 		},
 	})
