@@ -74,13 +74,8 @@ func (u *update) String() string {
 
 // readHead reads the sheet's head with a strongly consistent GetItem.
 func (l *Log) readHead(ctx context.Context, what string) (head, error) {
-	var out *dynamodb.GetItemOutput
 	in := &dynamodb.GetItemInput{TableName: aws.String(l.s.table), Key: headKey(l.sheet), ConsistentRead: aws.Bool(true)}
-	err := l.s.do(ctx, what, func(ctx context.Context) error {
-		var err error
-		out, err = l.s.db.GetItem(ctx, in, noSDKRetry)
-		return err
-	})
+	out, err := request(ctx, l.s, what, l.s.db.GetItem, in)
 	if err != nil {
 		return head{}, storageErr(err, what)
 	}
@@ -94,13 +89,8 @@ func (l *Log) readHead(ctx context.Context, what string) (head, error) {
 // readEntry reads one entry item with a strongly consistent GetItem; nil
 // when it does not exist.
 func (l *Log) readEntry(ctx context.Context, what string, id eventlog.SequenceID) (*decoded, error) {
-	var out *dynamodb.GetItemOutput
 	in := &dynamodb.GetItemInput{TableName: aws.String(l.s.table), Key: entryKey(l.sheet, id), ConsistentRead: aws.Bool(true)}
-	err := l.s.do(ctx, what, func(ctx context.Context) error {
-		var err error
-		out, err = l.s.db.GetItem(ctx, in, noSDKRetry)
-		return err
-	})
+	out, err := request(ctx, l.s, what, l.s.db.GetItem, in)
 	if err != nil {
 		return nil, storageErr(err, what)
 	}
@@ -491,12 +481,7 @@ func (l *Log) previousSnapshot(ctx context.Context, what string, h head, id even
 		ScanIndexForward:          aws.Bool(false),
 	}
 	for {
-		var res *dynamodb.QueryOutput
-		err := l.s.do(ctx, what, func(ctx context.Context) error {
-			var err error
-			res, err = l.s.db.Query(ctx, in, noSDKRetry)
-			return err
-		})
+		res, err := request(ctx, l.s, what, l.s.db.Query, in)
 		if err != nil {
 			return eventlog.SnapshotRef{}, false, storageErr(err, what)
 		}
@@ -592,12 +577,7 @@ func (l *Log) readRange(ctx context.Context, what string, h head, start, end uin
 			Limit:                     aws.Int32(int32(min(want, 1<<30))),
 			ExclusiveStartKey:         esk,
 		}
-		var res *dynamodb.QueryOutput
-		err := l.s.do(ctx, what, func(ctx context.Context) error {
-			var err error
-			res, err = l.s.db.Query(ctx, in, noSDKRetry)
-			return err
-		})
+		res, err := request(ctx, l.s, what, l.s.db.Query, in)
 		if err != nil {
 			return nil, false, storageErr(err, what)
 		}
@@ -720,12 +700,7 @@ func (l *Log) deleteBelow(ctx context.Context, start uint64) error {
 		ConsistentRead:            aws.Bool(true),
 	}
 	for {
-		var res *dynamodb.QueryOutput
-		err := l.s.do(ctx, what, func(ctx context.Context) error {
-			var err error
-			res, err = l.s.db.Query(ctx, in, noSDKRetry)
-			return err
-		})
+		res, err := request(ctx, l.s, what, l.s.db.Query, in)
 		if err != nil {
 			return err
 		}
@@ -757,12 +732,7 @@ func (l *Log) batchWrite(ctx context.Context, what string, reqs []types.WriteReq
 			}
 		}
 		in := &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{l.s.table: reqs}}
-		var res *dynamodb.BatchWriteItemOutput
-		err := l.s.do(ctx, what, func(ctx context.Context) error {
-			var err error
-			res, err = l.s.db.BatchWriteItem(ctx, in, noSDKRetry)
-			return err
-		})
+		res, err := request(ctx, l.s, what, l.s.db.BatchWriteItem, in)
 		if err != nil {
 			return err
 		}

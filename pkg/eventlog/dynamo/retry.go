@@ -102,6 +102,18 @@ func sleep(ctx context.Context, d time.Duration) error {
 // lost reply is idempotent where DynamoDB makes it so. The error of a
 // failed call is returned as is for the caller to classify; running out of
 // attempts and a done context are StorageErrors.
+// request sends one read-only request (or an idempotent write) through
+// do: op is a method value of the client such as s.db.Query.
+func request[In, Out any](ctx context.Context, s *Store, what string, op func(context.Context, In, ...func(*dynamodb.Options)) (Out, error), in In) (Out, error) {
+	var out Out
+	err := s.do(ctx, what, func(ctx context.Context) error {
+		var err error
+		out, err = op(ctx, in, noSDKRetry)
+		return err
+	})
+	return out, err
+}
+
 func (s *Store) do(ctx context.Context, what string, call func(context.Context) error) error {
 	_, err := s.doWrite(ctx, what, call)
 	return err

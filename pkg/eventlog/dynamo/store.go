@@ -144,12 +144,7 @@ func (s *Store) pending(ctx context.Context, olderThan *time.Time) ([]eventlog.P
 			in.ExpressionAttributeNames = map[string]string{"#ps": attrPendingSince}
 			in.ExpressionAttributeValues = map[string]types.AttributeValue{":t": num(olderThan.UnixMilli())}
 		}
-		var res *dynamodb.ScanOutput
-		err := s.do(ctx, "listing pending entries", func(ctx context.Context) error {
-			var err error
-			res, err = s.db.Scan(ctx, in, noSDKRetry)
-			return err
-		})
+		res, err := request(ctx, s, "listing pending entries", s.db.Scan, in)
 		if err != nil {
 			return nil, storageErr(err, "listing pending entries")
 		}
