@@ -92,11 +92,17 @@ func (rc *recorder) Invoke(_ context.Context, payload []byte) (Result, error) {
 	return Result{Status: http.StatusOK, Body: []byte(`{"batchItemFailures":[]}`)}, nil
 }
 
-func (rc *recorder) deliveries() map[string]int {
+// seen returns a copy of the batches so far: the ESM goroutine may still
+// be appending to them.
+func (rc *recorder) seen() [][]string {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	return slices.Clone(rc.batches)
+}
+
+func (rc *recorder) deliveries() map[string]int {
 	n := map[string]int{}
-	for _, b := range rc.batches {
+	for _, b := range rc.seen() {
 		for _, k := range b {
 			n[k]++
 		}
@@ -161,13 +167,13 @@ func TestESMFiltersBatchesAndDrops(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("deliveries %v, want %v", got, want)
 	}
-	for _, b := range rc.batches {
+	for _, b := range rc.seen() {
 		if len(b) > 2 {
 			t.Errorf("batch of %d records, BatchSize 2", len(b))
 		}
 	}
 	st := m.Stats()
-	if st.Dropped != 1 || st.Sheets["lost"].Dropped != 1 || st.FilteredOut == 0 || st.Invocations != len(rc.batches) {
+	if st.Dropped != 1 || st.Sheets["lost"].Dropped != 1 || st.FilteredOut == 0 || st.Invocations != len(rc.seen()) {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -198,7 +204,7 @@ func TestESMRetriesFromTheLowestFailure(t *testing.T) {
 	got := rc.deliveries()
 	for k, n := range map[string]int{"a/0": 1, "a/1": 1, "a/2": 1, "a/3": 3, "a/4": 3} {
 		if got[k] != n {
-			t.Errorf("%s delivered %d times, want %d (batches %v)", k, got[k], n, rc.batches)
+			t.Errorf("%s delivered %d times, want %d (batches %v)", k, got[k], n, rc.seen())
 		}
 	}
 	if st := m.Stats(); st.ItemFailures != 4 || st.DeadLettered != 0 {
@@ -265,13 +271,13 @@ func TestESMBisects(t *testing.T) {
 		t.Errorf("stats %+v, dead letters %+v", st, m.DeadLetters())
 	}
 	alone := 0
-	for _, b := range rc.batches {
+	for _, b := range rc.seen() {
 		if slices.Equal(b, []string{"a/5"}) {
 			alone++
 		}
 	}
 	if alone != 2 {
-		t.Errorf("a/5 was tried alone %d times, want 2 (1 + MaxRetries); batches %v", alone, rc.batches)
+		t.Errorf("a/5 was tried alone %d times, want 2 (1 + MaxRetries); batches %v", alone, rc.seen())
 	}
 }
 
@@ -293,7 +299,7 @@ func TestESMUnknownItemIdentifier(t *testing.T) {
 	}
 	f.write(t, "a", 3, 0, 1, 2)
 	m := f.run(t, rc, ESMOptions{BatchSize: 3})
-	waitFor(t, "the retry", func() bool { return m.Stats().Retries == 1 && len(rc.batches) >= 2 })
+	waitFor(t, "the retry", func() bool { return m.Stats().Retries == 1 && len(rc.seen()) >= 2 })
 	if got := rc.deliveries(); got["a/0"] != 2 || got["a/1"] != 2 || got["a/2"] != 2 {
 		t.Errorf("deliveries %v: the whole batch should have been retried", got)
 	}
