@@ -192,7 +192,7 @@ func decodeValue(s *jsonscan.Scanner, mode Mode) (Value, error) {
 		if err != nil {
 			return Value{}, fmt.Errorf(`"value": %w`, err)
 		}
-		return Value{kind: Number, n: f}, nil
+		return numberValue(f), nil
 	case c == '{':
 		return decodeCellError(s, mode)
 	case c == 't' || c == 'f' || c == 'n':

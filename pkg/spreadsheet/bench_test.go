@@ -46,9 +46,9 @@ func BenchmarkAnchorWrite(b *testing.B) {
 			for b.Loop() {
 				r := anchorWrite(b, s.rows, s.cols)
 				st := r.worker.Stats()
-				snaps += st.SnapshotsWritten.Load()
-				enc += st.TilesEncoded.Load()
-				cp += st.TilesCopied.Load()
+				snaps += st.SnapshotsWritten
+				enc += st.TilesEncoded
+				cp += st.TilesCopied
 			}
 			b.ReportMetric(float64(snaps)/float64(b.N), "snapshots/op")
 			b.ReportMetric(float64(enc)/float64(b.N), "tilesEncoded/op")

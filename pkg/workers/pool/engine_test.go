@@ -157,7 +157,7 @@ func checkCells(t testing.TB, s stores, model map[[2]uint32]cell.Cell, wantSnaps
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.Stats().SnapshotsLoaded.Load(); got != wantSnapshots {
+	if got := e.Stats().SnapshotsLoaded; got != wantSnapshots {
 		t.Errorf("a fresh engine loaded %d snapshots, want %d", got, wantSnapshots)
 	}
 	if len(v.Cells) != len(model) {
@@ -239,8 +239,8 @@ func TestKilledMidSnapshotRestartCompletes(t *testing.T) {
 		t.Fatalf("snapshots %v, want {10: 10}", snaps)
 	}
 	eventually(t, "B's pool is idle", func() bool { return !poolB.Outstanding(sheet) })
-	if m := poolB.Metrics(); m.Resent != 1 || m.Completions != 1 || workerB.Stats().SnapshotsWritten.Load() != 1 {
-		t.Errorf("pool B %+v, snapshots written %d", m, workerB.Stats().SnapshotsWritten.Load())
+	if m := poolB.Metrics(); m.Resent != 1 || m.Completions != 1 || workerB.Stats().SnapshotsWritten != 1 {
+		t.Errorf("pool B %+v, snapshots written %d", m, workerB.Stats().SnapshotsWritten)
 	}
 	// The blobs are valid: a fresh engine loads the snapshot and replays
 	// the tail to the same cells.
@@ -389,5 +389,18 @@ func TestCloseWithARunningSnapshot(t *testing.T) {
 			})
 			checkCells(t, s, model, 1)
 		})
+	}
+}
+
+// TestEngineErrorsThatRetryingCannotFix: the pool knows the engine's
+// permanent errors by their Permanent method alone.
+func TestEngineErrorsThatRetryingCannotFix(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("wrapped: %w", &spreadsheet.UnknownWorkflowError{Sheet: "s1", Workflow: "frobnicate", ID: 9}),
+		fmt.Errorf("wrapped: %w", &spreadsheet.TruncatedLogError{Sheet: "s1", ID: 20, Start: 5}),
+	} {
+		if !pool.IsPermanent(err) {
+			t.Errorf("%v is not permanent", err)
+		}
 	}
 }
