@@ -41,6 +41,13 @@ func (e Entry) Validate() error {
 	return nil
 }
 
+func init() {
+	// Replaying a log decodes these strings millions of times; interned,
+	// they cost no allocation.
+	jsonscan.Intern("type", "row", "column", "value", "format", "pending", "snapshot", "history", EntryType, "CellError")
+	jsonscan.Intern(ErrorCodes...)
+}
+
 // Mode selects how DecodeEntry treats members it does not know.
 type Mode uint8
 

@@ -227,6 +227,11 @@ func AppendNumber(dst []byte, f float64) []byte {
 	if f == 0 {
 		return append(dst, '0')
 	}
+	// Whole numbers below 2^53 print as integers; most cells hold one,
+	// and integer formatting is several times cheaper.
+	if i := int64(f); float64(i) == f && i > -1<<53 && i < 1<<53 {
+		return strconv.AppendInt(dst, i, 10)
+	}
 	format := byte('f')
 	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
 		format = 'e'

@@ -266,6 +266,19 @@ func (g *grid) appendTileName(b []byte, k tileKey) []byte {
 
 func (g *grid) tileName(k tileKey) string { return string(g.appendTileName(nil, k)) }
 
+// encodedSizeHint guesses the size of the tile's blob, so that encoding
+// it rarely grows the buffer: a key and a short value per cell, plus the
+// strings.
+func (t *tile) encodedSizeHint() int {
+	n := 2
+	for _, tr := range t.rows {
+		for _, s := range tr.cells {
+			n += 24 + len(s.Format) + len(s.Value.StringVal())
+		}
+	}
+	return n
+}
+
 // encodeTile appends the tile blob: keys are A1 references relative to the
 // tile origin, in row-major order.
 func encodeTile(dst []byte, t *tile) []byte {

@@ -282,7 +282,7 @@ func (e *Engine) writeSnapshotLocked(ctx context.Context, s eventlog.SequenceID)
 			return blobstore.Copy(ctx, tiles, name, baseTiles, name)
 		}
 		e.stats.tilesEncoded.Add(1)
-		return tiles.WriteBlob(ctx, name, encodeTile(nil, j.t))
+		return tiles.WriteBlob(ctx, name, encodeTile(make([]byte, 0, j.t.encodedSizeHint()), j.t))
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("writing snapshot %d: %w", s, err)
