@@ -123,14 +123,11 @@ func fill(t testing.TB, s stores, host workers.WorkerHost, n int) map[[2]uint32]
 func logState(t testing.TB, l eventlog.EventLog) (snaps map[eventlog.SequenceID]string, pending []eventlog.SequenceID) {
 	t.Helper()
 	snaps = map[eventlog.SequenceID]string{}
-	from := eventlog.FromStart
-	for {
-		page, err := l.Query(context.Background(), from, eventlog.ToEnd, nil)
+	for page, err := range eventlog.Pages(context.Background(), l, eventlog.FromStart, eventlog.ToEnd, nil) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, e := range page.Entries {
-			id := page.Start + eventlog.SequenceID(i)
+		for id, e := range page.All() {
 			if e.Snapshot != "" {
 				snaps[id] = e.Snapshot
 			}
@@ -138,11 +135,8 @@ func logState(t testing.TB, l eventlog.EventLog) (snaps map[eventlog.SequenceID]
 				pending = append(pending, id)
 			}
 		}
-		if page.Complete {
-			return snaps, pending
-		}
-		from = eventlog.FromID(page.End)
 	}
+	return snaps, pending
 }
 
 // checkCells loads the sheet in a fresh engine, from the newest snapshot
