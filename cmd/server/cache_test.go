@@ -5,12 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sheetlog/sheetlog/internal/heaptest"
 )
 
 // listenWriter is the server's stderr: it finds the address the server
@@ -41,14 +42,6 @@ func (w *listenWriter) Write(p []byte) (int, error) {
 			return len(p), nil
 		}
 	}
-}
-
-func liveHeap() int64 {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
 }
 
 // TestCacheMBBoundsTheLiveHeap runs the server in this process (run, as
@@ -86,7 +79,7 @@ func TestCacheMBBoundsTheLiveHeap(t *testing.T) {
 			t.Errorf("server: %v", err)
 		}
 	}()
-	before := liveHeap()
+	before := heaptest.Live()
 
 	format := strings.Repeat("0.00;", 12_000) // 60,000 characters
 	var wg sync.WaitGroup
@@ -130,7 +123,7 @@ func TestCacheMBBoundsTheLiveHeap(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	grew := liveHeap() - before
+	grew := heaptest.Live() - before
 	t.Logf("live heap grew by %.1f MiB with -cache-mb %d (the sheets hold %.0f MiB of formats per role)",
 		float64(grew)/(1<<20), cacheMB, float64(sheets*perSheet*len(format))/(1<<20))
 	// The engines may hold up to the bound; the rest of the server

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sheetlog/sheetlog/internal/heaptest"
 	"github.com/sheetlog/sheetlog/pkg/a1"
 	blobmem "github.com/sheetlog/sheetlog/pkg/blobstore/memory"
 	"github.com/sheetlog/sheetlog/pkg/cell"
@@ -405,14 +406,6 @@ func TestConcurrentUse(t *testing.T) {
 	}
 }
 
-func liveHeap() int64 {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
-}
-
 // TestReportedBytesMatchTheHeap: engines used through Get alone (as the
 // worker pool uses them) and through Do are measured as they load, and
 // the cache's Bytes stays within 25 % of the heap they really hold, for
@@ -445,7 +438,7 @@ func TestReportedBytesMatchTheHeap(t *testing.T) {
 				}
 			}
 			c := enginecache.New(s.factory, enginecache.Options{MaxEngines: 100, MaxBytes: 1 << 30})
-			before := liveHeap()
+			before := heaptest.Live()
 			for sh := range sheets {
 				sheet := fmt.Sprint("s", sh)
 				if sh%2 == 0 {
@@ -461,7 +454,7 @@ func TestReportedBytesMatchTheHeap(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			grew := liveHeap() - before
+			grew := heaptest.Live() - before
 			got := int64(c.Bytes())
 			runtime.KeepAlive(c)
 			t.Logf("cache reports %d bytes, the heap grew %d bytes (%.0f%%)", got, grew, 100*float64(got)/float64(grew))

@@ -482,6 +482,21 @@ func TestIdleSheetsLostRequestIsResent(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+	// writeFour appends four cells through a host engine on host: the
+	// fourth requests a snapshot.
+	writeFour := func(t *testing.T, r *rig, host workers.WorkerHost) *Engine {
+		e, err := New("s1", r.log, r.root, host, r.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.Close)
+		for i := range 4 {
+			if _, err := e.SetCell(ctx, uint32(i), 0, cell.Cell{Value: num(1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return e
+	}
 	t.Run("PostMessageWorkerHost", func(t *testing.T) {
 		r := newRig(t, Options{SnapshotInterval: 3, ResendAfter: resendAfter})
 		h := &losingHost{lose: 2, run: func(m workers.PendingWorkflowMessage) {
@@ -489,16 +504,7 @@ func TestIdleSheetsLostRequestIsResent(t *testing.T) {
 				t.Error(err)
 			}
 		}}
-		e, err := New("s1", r.log, r.root, h, r.opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close()
-		for i := range 4 {
-			if _, err := e.SetCell(ctx, uint32(i), 0, cell.Cell{Value: num(1)}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		e := writeFour(t, r, h)
 		waitDone(t, r)
 		if st := e.Stats(); st.WorkflowsReposted < 2 {
 			t.Errorf("re-posted %d times, want at least 2", st.WorkflowsReposted)
@@ -516,16 +522,7 @@ func TestIdleSheetsLostRequestIsResent(t *testing.T) {
 			}
 			return WorkflowHandler(func(context.Context, string) (*Engine, error) { return r.worker, nil })(ctx, m)
 		})
-		e, err := New("s1", r.log, r.root, host, r.opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close()
-		for i := range 4 {
-			if _, err := e.SetCell(ctx, uint32(i), 0, cell.Cell{Value: num(1)}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeFour(t, r, host)
 		waitDone(t, r)
 		if len(host.Errors()) != 1 {
 			t.Errorf("handler errors %v", host.Errors())

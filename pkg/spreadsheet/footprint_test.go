@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/sheetlog/sheetlog/internal/heaptest"
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
 	blobmem "github.com/sheetlog/sheetlog/pkg/blobstore/memory"
 	"github.com/sheetlog/sheetlog/pkg/cell"
@@ -38,14 +39,6 @@ func (d discardWrites) WriteBlob(context.Context, string, []byte) error { return
 func (d discardWrites) GetDir(ctx context.Context, name string) (blobstore.BlobDir, error) {
 	sub, err := d.BlobDir.GetDir(ctx, name)
 	return discardWrites{sub}, err
-}
-
-func liveHeap() int64 {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
 }
 
 // TestFootprintMatchesTheHeap: an engine's Footprint is within 25 % of
@@ -95,7 +88,7 @@ func TestFootprintMatchesTheHeap(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				before := liveHeap()
+				before := heaptest.Live()
 				if role == "host" {
 					err = e.Load(ctx)
 				} else {
@@ -104,7 +97,7 @@ func TestFootprintMatchesTheHeap(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				grew := liveHeap() - before
+				grew := heaptest.Live() - before
 				got := int64(e.Footprint())
 				runtime.KeepAlive(e)
 				t.Logf("%s: footprint %d bytes, heap grew %d bytes (%.0f%%)", role, got, grew, 100*float64(got)/float64(grew))

@@ -1,23 +1,20 @@
 package blobstoretest_test
 
-// The suite is tested by running it against deliberately broken stores,
-// each in a child process (a failing suite cannot be observed from inside
-// the test that runs it): every mutant must make the suite fail, in the
-// subtest named for it. With -failfast the groups run in a fixed order,
-// so the first subtest to fail is deterministic; a mutant caught
-// somewhere else means a check moved or went missing.
+// The suite is tested by running it against deliberately broken stores
+// (internal/mutanttest runs each in a child process): every mutant must
+// make the suite fail, in the subtest named for it. With -failfast the
+// groups run in a fixed order, so the first subtest to fail is
+// deterministic; a mutant caught somewhere else means a check moved or
+// went missing.
 
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
-	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/sheetlog/sheetlog/internal/mutanttest"
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
 	"github.com/sheetlog/sheetlog/pkg/blobstore/blobstoretest"
 	"github.com/sheetlog/sheetlog/pkg/blobstore/memory"
@@ -33,69 +30,38 @@ const mutantEnv = "BLOBSTORETEST_MUTANT"
 // read blobs); the runs of one part show that the subtest written for
 // the rule catches it on its own, and the Model runs that the property
 // test does.
-var mutants = []struct{ name, only, caughtBy string }{
-	{"missingIsNot404", "", "Names/AwkwardNamesRoundTripAsBlobs"},
-	{"missingIsNot404", "Blobs/ReadMissingIs404", "Blobs/ReadMissingIs404"},
-	{"overwriteIgnored", "", "Blobs/WriteReadOverwrite"},
-	{"overwriteIgnored", "Model", "Model"},
-	{"lostWrite", "", "Sheet/ValidIDs"},
-	{"lostWrite", "Model", "Model"},
-	{"readSharesBuffer", "", "Blobs/ReadReturnsPrivateCopy"},
-	{"removeMissingFails", "", "Blobs/RemoveMissingSucceeds"},
-	{"getDirOfABlob", "", "WrongKind/GetDirOfABlob"},
-	{"queryHidesDirs", "", "Names/InvalidOnEveryOperation"},
-	{"queryHidesDirs", "Query/SmallDirectory", "Query/SmallDirectory"},
-	{"queryHidesDirs", "Model", "Model"},
-	{"tokenAfterLastPage", "", "Names/InvalidOnEveryOperation"},
-	{"tokenAfterLastPage", "Query/ExactlyOnePageOrTwo", "Query/ExactlyOnePageOrTwo"},
-	{"removeAllShallow", "", "WrongKind/StaleDirectoryHandle"},
-	{"removeAllShallow", "RemoveAll/SubdirectoryAndNothingElse", "RemoveAll/SubdirectoryAndNothingElse"},
-	{"removeAllShallow", "Model", "Model"},
-	{"ignoreContext", "", "Copy/CancelledContext"},
-	{"ignoreContext", "Context", "Context/CancelledFailsAndChangesNothing"},
+var mutants = []mutanttest.Mutant{
+	{Name: "missingIsNot404", CaughtBy: "Names/AwkwardNamesRoundTripAsBlobs"},
+	{Name: "missingIsNot404", Only: "Blobs/ReadMissingIs404", CaughtBy: "Blobs/ReadMissingIs404"},
+	{Name: "overwriteIgnored", CaughtBy: "Blobs/WriteReadOverwrite"},
+	{Name: "overwriteIgnored", Only: "Model", CaughtBy: "Model"},
+	{Name: "lostWrite", CaughtBy: "Sheet/ValidIDs"},
+	{Name: "lostWrite", Only: "Model", CaughtBy: "Model"},
+	{Name: "readSharesBuffer", CaughtBy: "Blobs/ReadReturnsPrivateCopy"},
+	{Name: "removeMissingFails", CaughtBy: "Blobs/RemoveMissingSucceeds"},
+	{Name: "getDirOfABlob", CaughtBy: "WrongKind/GetDirOfABlob"},
+	{Name: "queryHidesDirs", CaughtBy: "Names/InvalidOnEveryOperation"},
+	{Name: "queryHidesDirs", Only: "Query/SmallDirectory", CaughtBy: "Query/SmallDirectory"},
+	{Name: "queryHidesDirs", Only: "Model", CaughtBy: "Model"},
+	{Name: "tokenAfterLastPage", CaughtBy: "Names/InvalidOnEveryOperation"},
+	{Name: "tokenAfterLastPage", Only: "Query/ExactlyOnePageOrTwo", CaughtBy: "Query/ExactlyOnePageOrTwo"},
+	{Name: "removeAllShallow", CaughtBy: "WrongKind/StaleDirectoryHandle"},
+	{Name: "removeAllShallow", Only: "RemoveAll/SubdirectoryAndNothingElse", CaughtBy: "RemoveAll/SubdirectoryAndNothingElse"},
+	{Name: "removeAllShallow", Only: "Model", CaughtBy: "Model"},
+	{Name: "ignoreContext", CaughtBy: "Copy/CancelledContext"},
+	{Name: "ignoreContext", Only: "Context", CaughtBy: "Context/CancelledFailsAndChangesNothing"},
 }
 
 func TestMutantsAreCaught(t *testing.T) {
-	if os.Getenv(mutantEnv) != "" {
-		return // this is a child process
+	if _, child := mutanttest.Child(mutantEnv); child {
+		return
 	}
-	failLine := regexp.MustCompile(`--- FAIL: TestMutantSuite/(\S+)`)
-	for _, m := range mutants {
-		name := m.name
-		run := "^TestMutantSuite$"
-		if m.only != "" {
-			name += "_in_" + strings.ReplaceAll(m.only, "/", "_")
-			for _, part := range strings.Split(m.only, "/") {
-				run += "/^" + part + "$"
-			}
-		}
-		t.Run(name, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.failfast", "-test.count=1", "-test.timeout=3m",
-				"-rapid.nofailfile", "-rapid.shrinktime=1ms", "-rapid.checks=1000")
-			cmd.Env = append(os.Environ(), mutantEnv+"="+m.name)
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) {
-				t.Fatalf("the suite did not catch mutant %s (err %v):\n%s", m.name, err, out)
-			}
-			all := failLine.FindAllSubmatch(out, -1)
-			if len(all) == 0 || strings.Contains(string(out), "panic:") {
-				t.Fatalf("the suite crashed on mutant %s instead of failing a test:\n%s", m.name, out)
-			}
-			// Go prints a parent's FAIL line before its children's: the
-			// last one is the subtest that failed.
-			caught := string(all[len(all)-1][1])
-			if caught != m.caughtBy && !strings.HasPrefix(caught, m.caughtBy+"/") {
-				t.Fatalf("mutant %s was caught by %s, want %s:\n%s", m.name, caught, m.caughtBy, out)
-			}
-			t.Logf("caught by %s", caught)
-		})
-	}
+	mutanttest.Run(t, mutantEnv, "TestMutantSuite", mutants)
 }
 
 func TestMutantSuite(t *testing.T) {
-	name := os.Getenv(mutantEnv)
-	if name == "" {
+	name, child := mutanttest.Child(mutantEnv)
+	if !child {
 		return // only run as a child of TestMutantsAreCaught
 	}
 	blobstoretest.Run(t, func(*testing.T) blobstore.Store {
