@@ -125,11 +125,12 @@ type Engine struct {
 	hostBytes, workerBytes atomic.Int64
 	onFootprint            atomic.Pointer[func(int)]
 
-	// resend is the host's timer for a request that stays pending;
-	// closed stops it for good.
-	resendMu sync.Mutex
-	resend   *time.Timer
-	closed   bool
+	// resend is the host's timer for a request that stays pending, of
+	// generation resendArmed; closed stops it for good.
+	resendMu    sync.Mutex
+	resend      *time.Timer
+	resendArmed uint64
+	closed      bool
 
 	stats counters
 }

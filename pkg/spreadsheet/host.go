@@ -350,16 +350,21 @@ func (e *Engine) armResendLocked() {
 		return
 	}
 	e.host.resendGen++
-	gen := e.host.resendGen
-	delay := e.opts.ResendAfter << min(e.host.request.resends, maxResendBackoff)
+	e.scheduleResend(e.host.resendGen, e.opts.ResendAfter<<min(e.host.request.resends, maxResendBackoff))
+}
+
+// scheduleResend starts the re-send timer of generation gen. It needs
+// no host lock, so a timer that finds the host busy can try again.
+func (e *Engine) scheduleResend(gen uint64, delay time.Duration) {
 	e.resendMu.Lock()
 	defer e.resendMu.Unlock()
-	if e.closed {
-		return
+	if e.closed || gen < e.resendArmed {
+		return // a newer generation's timer is running
 	}
 	if e.resend != nil {
 		e.resend.Stop()
 	}
+	e.resendArmed = gen
 	e.resend = time.AfterFunc(delay, func() { e.resendIfPending(gen) })
 }
 
@@ -370,14 +375,18 @@ func (e *Engine) resendIfPending(gen uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.ResendAfter)
 	defer cancel()
 	if err := e.lockHost(ctx); err != nil {
-		return // busy all along: whoever holds the lock posts or re-arms
+		e.scheduleResend(gen, e.opts.ResendAfter) // busy all along: try again
+		return
 	}
 	defer e.unlockHost()
 	if e.host.resendGen != gen || e.host.request == nil {
 		return
 	}
 	if !e.refreshRequestLocked(ctx) {
-		e.armResendLocked() // the log could not be read: try again later
+		// The log could not be read (it may be closed for good): try
+		// again later, backing off.
+		e.host.request.resends++
+		e.armResendLocked()
 		return
 	}
 	if e.host.request == nil {
