@@ -196,13 +196,19 @@ func (s *Scanner) stringToken() (raw []byte, plain bool, err error) {
 	start := s.pos
 	s.pos++
 	plain = true
+	ascii := true
 	for s.pos < len(s.data) {
 		c := s.data[s.pos]
 		switch {
+		case c >= 0x20 && c != '"' && c != '\\':
+			// The common case first; only a string with bytes beyond
+			// ASCII needs its UTF-8 checked.
+			ascii = ascii && c < utf8.RuneSelf
+			s.pos++
 		case c == '"':
 			s.pos++
 			raw = s.data[start:s.pos]
-			if plain && !utf8.Valid(raw) {
+			if plain && !ascii && !utf8.Valid(raw) {
 				plain = false
 			}
 			return raw, plain, nil
@@ -227,10 +233,8 @@ func (s *Scanner) stringToken() (raw []byte, plain bool, err error) {
 			default:
 				return nil, false, s.errorf("bad escape")
 			}
-		case c < 0x20:
+		default: // c < 0x20
 			return nil, false, s.errorf("control character in string")
-		default:
-			s.pos++
 		}
 	}
 	return nil, false, s.errorf("unterminated string")
