@@ -135,6 +135,11 @@ type blockingHost struct {
 }
 
 func (h *blockingHost) Outstanding(string) bool { return true }
+func (h *blockingHost) count() []workers.Message {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]workers.Message(nil), h.posted...)
+}
 func (h *blockingHost) PostMessage(_ context.Context, m workers.Message) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -145,42 +150,47 @@ func (h *blockingHost) PostMessage(_ context.Context, m workers.Message) error {
 func TestNoSecondRequestWhilePending(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, Options{SnapshotInterval: 10})
-	now := r.hostE.opts.Now()
-	clock := now
 	bh := &blockingHost{}
-	e, err := New("s1", r.log, r.root, bh, Options{SnapshotInterval: 10, Now: func() time.Time { return clock }})
+	const resendAfter = 50 * time.Millisecond
+	e, err := New("s1", r.log, r.root, bh, Options{SnapshotInterval: 10, ResendAfter: resendAfter})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer e.Close()
 	for i := range 35 {
 		if _, err := e.SetCell(ctx, uint32(i), 0, cell.Cell{Value: num(1)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	_, pending := snapshots(t, r.log)
-	if fmt.Sprint(pending) != "[10]" || len(bh.posted) != 1 {
-		t.Fatalf("pending %v, posted %v", pending, bh.posted)
+	if fmt.Sprint(pending) != "[10]" || len(bh.count()) != 1 {
+		t.Fatalf("pending %v, posted %v", pending, bh.count())
 	}
-	// Long after, the host re-sends the same request instead of a new one.
-	clock = clock.Add(DefaultResendAfter + time.Second)
-	if _, err := e.SetCell(ctx, 40, 0, cell.Cell{Value: num(1)}); err != nil {
-		t.Fatal(err)
+	// Left pending, the same request is posted again, not a new one.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(bh.count()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pending request was not re-sent")
+		}
+		time.Sleep(resendAfter / 5)
 	}
-	if len(bh.posted) != 2 || bh.posted[1].(workers.PendingWorkflowMessage).SequenceID != 10 {
-		t.Fatalf("posted %v", bh.posted)
+	for _, m := range bh.count() {
+		if m.(workers.PendingWorkflowMessage).SequenceID != 10 {
+			t.Fatalf("posted %v", bh.count())
+		}
 	}
-	// Once it completes, the next append after N more entries requests again.
+	// Once it completes, the engine learns of it from the log's reply to
+	// its next append...
 	if err := r.worker.RunSnapshot(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
-	// This host never says it is idle, so the engine learns of the
-	// completion from the log's reply to its next append...
-	res, err := e.Append(ctx, 36, cell.Entry{Row: 1, Column: 1, Cell: cell.Cell{Value: num(1)}}, eventlog.Known(0))
+	res, err := e.Append(ctx, 35, cell.Entry{Row: 1, Column: 1, Cell: cell.Cell{Value: num(1)}}, eventlog.Known(0))
 	if err != nil || res.LastSnapshot == nil || res.LastSnapshot.SequenceID != 10 || res.SnapshotRequested {
 		t.Fatalf("after completion: %+v, %v", res, err)
 	}
-	// ...and requests the next snapshot on the one after.
-	res, err = e.Append(ctx, 37, cell.Entry{Row: 1, Column: 1, Cell: cell.Cell{Value: num(1)}}, eventlog.Known(10))
+	// ...and, N entries past it already, requests the next on the one
+	// after.
+	res, err = e.Append(ctx, 36, cell.Entry{Row: 1, Column: 1, Cell: cell.Cell{Value: num(1)}}, eventlog.Known(10))
 	if err != nil || res.LastSnapshot != nil || !res.SnapshotRequested {
 		t.Fatalf("next request: %+v, %v", res, err)
 	}

@@ -205,7 +205,7 @@ func (e *Engine) appendLocked(ctx context.Context, id eventlog.SequenceID, ent c
 	if err := e.catchUpToLocked(ctx, id); err != nil {
 		return AppendResult{}, err
 	}
-	due := e.snapshotDueLocked(ctx, id)
+	due := e.snapshotDueLocked(id)
 	e.host.body = ent.AppendJSON(e.host.body[:0])
 	entry := eventlog.Entry{Body: e.host.body}
 	if due {
@@ -266,29 +266,11 @@ func (e *Engine) appliedLocked(ctx context.Context, id eventlog.SequenceID, requ
 
 // snapshotDueLocked decides whether the append at id requests a snapshot:
 // at least N entries since the newest snapshot (or the log's start), and
-// no earlier request outstanding. A request that has waited too long is
-// posted again instead.
-func (e *Engine) snapshotDueLocked(ctx context.Context, id eventlog.SequenceID) bool {
-	if !e.intervalReachedLocked(id) {
-		return false
-	}
-	if e.host.request == nil {
-		return true
-	}
-	poster, explicit := e.workerHost.(workers.PostMessageWorkerHost)
-	if explicit && !poster.Outstanding(e.sheet) {
-		// The host has nothing in flight for this sheet, so the request
-		// either finished (and the log says so) or its message was lost.
-		// A finished one moves the base, so the interval is checked again.
-		if e.refreshRequestLocked(ctx) && e.host.request == nil {
-			return e.intervalReachedLocked(id)
-		}
-	}
-	if explicit && e.host.request != nil && e.opts.Now().Sub(e.host.request.lastPosted) >= e.opts.ResendAfter {
-		e.stats.workflowsReposted.Add(1)
-		e.postLocked(ctx)
-	}
-	return false
+// no earlier request outstanding. An outstanding request is not asked
+// again: the log's reply to every append says when it completes, and the
+// re-send timer posts it again if it stays pending (armResendLocked).
+func (e *Engine) snapshotDueLocked(id eventlog.SequenceID) bool {
+	return e.host.request == nil && e.intervalReachedLocked(id)
 }
 
 // intervalReachedLocked: at least N entries between the newest snapshot
