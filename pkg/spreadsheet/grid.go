@@ -151,9 +151,16 @@ func (t *tile) set(r, c uint32, v cell.Cell) (added int, bytes int64) {
 		if v.Empty() {
 			return 0, 0
 		}
+		// A new row is sized like its neighbour: blocks of cells are
+		// written row by row, and rows of one block are alike, so most
+		// rows are allocated once at their final size.
+		hint := 1
+		if ri > 0 {
+			hint = max(hint, len(t.rows[ri-1].cells))
+		}
 		before := cap(t.rows)
-		t.rows = slices.Insert(t.rows, ri, tileRow{r: r})
-		bytes += int64(cap(t.rows)-before) * rowBytes
+		t.rows = slices.Insert(t.rows, ri, tileRow{r: r, cells: make([]slot, 0, hint)})
+		bytes += int64(cap(t.rows)-before)*rowBytes + int64(hint)*slotBytes
 	}
 	tr := &t.rows[ri]
 	ci, found := tr.col(c)
