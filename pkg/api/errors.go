@@ -128,6 +128,13 @@ func (e *apiError) appendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
+// ValidationErrorBody is the JSON body of a 400 ValidationError saying
+// msg, for the replies a server makes outside the handler (to requests
+// net/http cannot frame), so that they read like the handler's own.
+func ValidationErrorBody(msg string) []byte {
+	return newError(http.StatusBadRequest, errs.TypeValidation, msg).appendJSON(nil)
+}
+
 // writeError sends err's reply and records it for the request log.
 func (rq *request) fail(err error) {
 	e := toAPIError(err)
