@@ -38,7 +38,7 @@ func TestDrainGivesEachStepItsOwnDeadline(t *testing.T) {
 
 func TestMaxConnsFlag(t *testing.T) {
 	c, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
-	if err != nil || c.maxConns != defaultMaxConns {
+	if err != nil || c.maxConns != 0 {
 		t.Fatalf("default: %d %v", c.maxConns, err)
 	}
 	c, err = parseConfig(nil, func(k string) string {
@@ -53,8 +53,8 @@ func TestMaxConnsFlag(t *testing.T) {
 	if err != nil || c.maxConns != 12 {
 		t.Fatalf("flag: %d %v", c.maxConns, err)
 	}
-	if _, err := parseConfig([]string{"-max-conns", "0"}, func(string) string { return "" }, io.Discard); err == nil {
-		t.Fatal("-max-conns 0 accepted")
+	if _, err := parseConfig([]string{"-max-conns", "-1"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Fatal("-max-conns -1 accepted")
 	}
 }
 
@@ -82,7 +82,13 @@ func TestServerEdge(t *testing.T) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	p := startServer(t, t.TempDir(), "-max-conns", "100000000")
+	// By default, as many as the limit leaves room for.
+	p := startServer(t, t.TempDir())
+	if want := min(float64(lim.Max)-fdReserve, autoMaxConns); listening(t, p)["maxConns"] != want {
+		t.Fatalf("maxConns %v with a hard limit of %d", listening(t, p)["maxConns"], lim.Max)
+	}
+	p.kill(t)
+	p = startServer(t, t.TempDir(), "-max-conns", "100000000")
 	rec := listening(t, p)
 	if want := float64(lim.Max) - fdReserve; lim.Max < 100000000 && rec["maxConns"] != want {
 		t.Fatalf("maxConns %v with a hard limit of %d", rec["maxConns"], lim.Max)

@@ -83,7 +83,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&cors, "cors-origins", env("SHEETLOG_CORS_ORIGINS", ""), "comma-separated origins allowed by CORS, or * (SHEETLOG_CORS_ORIGINS)")
 	fs.StringVar(&engines, "cache-engines", env("SHEETLOG_CACHE_ENGINES", "1000"), "most sheets kept in memory (SHEETLOG_CACHE_ENGINES)")
 	fs.StringVar(&cacheMB, "cache-mb", env("SHEETLOG_CACHE_MB", "512"), "memory bound of the sheets kept, in MiB (SHEETLOG_CACHE_MB)")
-	fs.StringVar(&maxConns, "max-conns", env("SHEETLOG_MAX_CONNS", strconv.Itoa(defaultMaxConns)), "most client connections held at once; past it the longest idle one is closed (SHEETLOG_MAX_CONNS)")
+	fs.StringVar(&maxConns, "max-conns", env("SHEETLOG_MAX_CONNS", "0"), "most client connections held at once, 0 for as many as the open file limit allows (at most 32768); past it the longest idle one is closed (SHEETLOG_MAX_CONNS)")
 	fs.StringVar(&deadline, "workflow-deadline", env("SHEETLOG_WORKFLOW_DEADLINE", "5m"), "longest a snapshot may run before it is retried (SHEETLOG_WORKFLOW_DEADLINE)")
 	fs.StringVar(&shutdown, "shutdown-timeout", env("SHEETLOG_SHUTDOWN_TIMEOUT", "15s"), "how long a shutdown waits for requests, then again for running snapshots (SHEETLOG_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&level, "log-level", env("SHEETLOG_LOG_LEVEL", "info"), "debug, info, warn or error (SHEETLOG_LOG_LEVEL)")
@@ -113,7 +113,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	c.workers = num("workers", workers, 1)
 	c.cacheEngines = num("cache-engines", engines, 1)
 	c.cacheBytes = num("cache-mb", cacheMB, 1) << 20
-	c.maxConns = num("max-conns", maxConns, 1)
+	c.maxConns = num("max-conns", maxConns, 0)
 	c.workflowDeadline = dur("workflow-deadline", deadline)
 	c.shutdownTimeout = dur("shutdown-timeout", shutdown)
 	for _, o := range strings.Split(cors, ",") {
@@ -253,10 +253,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return nil
 }
 
-// defaultMaxConns bounds the connections held (about 20 KB of memory
-// each in net/http) well above what the clients of one server open,
-// and below the usual descriptor limits.
-const defaultMaxConns = 4096
+// autoMaxConns caps the default -max-conns (0): a connection waiting for
+// a request costs about 20 KB in net/http, so this bounds what holding
+// connections can cost at about 650 MB.
+const autoMaxConns = 32_768
 
 // fdReserve is the descriptors kept for everything but client
 // connections: the event log, blob files being written and read by
@@ -264,20 +264,28 @@ const defaultMaxConns = 4096
 const fdReserve = 256
 
 // fitConns raises the process's descriptor limit as far as it may go and
-// lowers want to what it leaves room for.
+// returns the connections to hold: want, or for 0 as many as the limit
+// leaves room for (at most autoMaxConns). The more the server can hold,
+// the less an attacker holding many connections makes it churn through
+// them (shedding one, accepting its replacement).
 func fitConns(lg *slog.Logger, want int) int {
 	limit, err := connguard.RaiseFileLimit()
 	if err != nil {
 		lg.Warn("could not raise the open file limit", "limit", limit, "err", err)
 	}
-	if limit == 0 || uint64(want)+fdReserve <= limit {
-		lg.Debug("open file limit", "limit", limit, "maxConns", want)
-		return want
+	room := autoMaxConns
+	if limit > 0 {
+		room = max(1, int(min(limit, 1<<31))-fdReserve)
 	}
-	fit := max(1, int(min(limit, 1<<31))-fdReserve)
-	lg.Warn("-max-conns lowered to fit the open file limit; raise the hard limit (ulimit -Hn) to hold more",
-		"maxConns", want, "fits", fit, "openFileLimit", limit)
-	return fit
+	switch {
+	case want == 0:
+		return min(room, autoMaxConns)
+	case want > room && limit > 0:
+		lg.Warn("-max-conns lowered to fit the open file limit; raise the hard limit (ulimit -Hn) to hold more",
+			"maxConns", want, "fits", room, "openFileLimit", limit)
+		return room
+	}
+	return want
 }
 
 // drainStep is one part of a graceful shutdown: stop is given a context
