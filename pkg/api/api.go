@@ -71,6 +71,9 @@ const (
 	MaxCellsReplyBytes = 8 << 20
 	// MaxPathSegments is the most names in one blob path.
 	MaxPathSegments = 32
+	// MaxContinuationBytes bounds a listing's continuation token; every
+	// token a store issues is far shorter.
+	MaxContinuationBytes = 4096
 )
 
 // Config is what the handler is built from.
