@@ -16,6 +16,8 @@
 //     "Authorization: Bearer <token>" (401 Unauthorized). GET /healthz
 //     needs none: load balancers and orchestrators probe it without
 //     credentials, and it reveals nothing but "ok" or "unavailable".
+//     An address that fails too often is held back (401 with
+//     Retry-After, whatever it sends) for a while.
 //  3. Body size: a Content-Length over MaxBodyBytes is refused before the
 //     body is read (413 PayloadTooLarge), and a body of unknown length
 //     (chunked) is read up to MaxBodyBytes+1 bytes and refused when it
@@ -36,7 +38,10 @@
 //     that is neither a string of digits nor a JSON integer; omit it
 //     instead.
 //   - HEAD is served wherever GET is, without a body.
-//   - A blob path has at most MaxPathSegments names.
+//   - A blob path has at most MaxPathSegments names; a continuation
+//     token at most MaxContinuationBytes.
+//   - GET cells replies are bounded by MaxCellsReplyBytes (413).
+//   - Error messages are cut to 512 bytes.
 //   - Errors that none of the contract's types describe are reported as a
 //     503 StorageError with a generic message; the cause is logged. A
 //     panic (a bug) is recovered, logged and answered with a 500
