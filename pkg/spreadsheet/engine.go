@@ -137,21 +137,27 @@ type Engine struct {
 
 // Stats counts the engine's work since New.
 type Stats struct {
-	TilesEncoded      int64
-	TilesCopied       int64
-	SnapshotsWritten  int64
-	SnapshotsSkipped  int64
-	EntriesReplayed   int64
-	UnknownEntries    int64
-	SnapshotsLoaded   int64
-	CompletionsNoop   int64
+	// TilesEncoded and TilesCopied count the tile blobs snapshots wrote
+	// by encoding a tile, and by copying the base snapshot's blob.
+	TilesEncoded, TilesCopied int64
+	// SnapshotsWritten counts snapshots this engine completed;
+	// CompletionsNoop the runs that found theirs already complete (or
+	// lost the race to complete it).
+	SnapshotsWritten, CompletionsNoop int64
+	// SnapshotsLoaded counts snapshots read from blobs.
+	SnapshotsLoaded int64
+	// EntriesReplayed counts entries applied from the log (not appends);
+	// UnknownEntries those skipped because the engine cannot read them.
+	EntriesReplayed, UnknownEntries int64
+	// WorkflowsReposted counts requests posted again because they stayed
+	// pending.
 	WorkflowsReposted int64
 }
 
 // counters is where Stats is counted, from either role.
 type counters struct {
-	tilesEncoded, tilesCopied, snapshotsWritten, snapshotsSkipped, entriesReplayed,
-	unknownEntries, snapshotsLoaded, completionsNoop, workflowsReposted atomic.Int64
+	tilesEncoded, tilesCopied, snapshotsWritten, completionsNoop, snapshotsLoaded,
+	entriesReplayed, unknownEntries, workflowsReposted atomic.Int64
 }
 
 // New returns the engine of sheet over its log, its blob root and a worker
@@ -180,9 +186,9 @@ func (e *Engine) Stats() Stats {
 	c := &e.stats
 	return Stats{
 		TilesEncoded: c.tilesEncoded.Load(), TilesCopied: c.tilesCopied.Load(),
-		SnapshotsWritten: c.snapshotsWritten.Load(), SnapshotsSkipped: c.snapshotsSkipped.Load(),
+		SnapshotsWritten: c.snapshotsWritten.Load(), CompletionsNoop: c.completionsNoop.Load(),
+		SnapshotsLoaded: c.snapshotsLoaded.Load(),
 		EntriesReplayed: c.entriesReplayed.Load(), UnknownEntries: c.unknownEntries.Load(),
-		SnapshotsLoaded: c.snapshotsLoaded.Load(), CompletionsNoop: c.completionsNoop.Load(),
 		WorkflowsReposted: c.workflowsReposted.Load(),
 	}
 }
