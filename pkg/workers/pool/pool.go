@@ -32,9 +32,8 @@
 // A failed run (error, panic, deadline) is retried after a capped,
 // jittered exponential backoff. Errors that retrying cannot fix
 // (IsPermanent: any error with a method Permanent() bool that says so,
-// such as the engine's unknown workflow, a malformed request, or an entry
-// that is not in the log) are logged and
-// dropped, and the pool remembers the entry so that re-scans and re-posts
+// such as the engine's unknown workflow; a malformed request; an entry
+// that is not in the log) are logged and dropped, and the pool remembers the entry so that re-scans and re-posts
 // do not run it again while the process lives (the entry stays pending in
 // the log: a restart with a fixed binary picks it up). Every other error is retried without limit by default: the
 // contract says a requested workflow WILL complete, and a storage outage
