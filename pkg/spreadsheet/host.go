@@ -29,6 +29,9 @@ type hostState struct {
 	// resendGen names the current re-send timer; a timer that finds
 	// another generation was replaced and does nothing.
 	resendGen uint64
+	// snapTiles is the number of non-empty tiles when the host last
+	// requested a snapshot or loaded the sheet (cadence.go).
+	snapTiles int
 }
 
 // request is a snapshot requested at entry id and not known complete.
@@ -68,7 +71,8 @@ func (e *Engine) loadLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.host = hostState{loaded: true, cells: st.cells, next: st.next, body: e.host.body, resendGen: e.host.resendGen}
+	e.host = hostState{loaded: true, cells: st.cells, next: st.next, body: e.host.body, resendGen: e.host.resendGen,
+		snapTiles: len(st.cells.tiles)}
 	e.noteSnapshotLocked(st.snap)
 	if st.pendingID != nil {
 		// Whoever requested it may have lost the message: the timer
@@ -254,6 +258,7 @@ func (e *Engine) appendFailedLocked(ctx context.Context, id eventlog.SequenceID,
 func (e *Engine) appliedLocked(ctx context.Context, id eventlog.SequenceID, requested bool, known *eventlog.SequenceID) AppendResult {
 	if requested {
 		e.host.request = &request{id: id}
+		e.host.snapTiles = len(e.host.cells.tiles)
 		e.postLocked(ctx)
 	}
 	res := AppendResult{SequenceID: id, SnapshotRequested: requested}
@@ -273,14 +278,14 @@ func (e *Engine) snapshotDueLocked(id eventlog.SequenceID) bool {
 	return e.host.request == nil && e.intervalReachedLocked(id)
 }
 
-// intervalReachedLocked: at least N entries between the newest snapshot
-// (or the log's start) and id.
+// intervalReachedLocked: at least the snapshot interval (cadence.go)
+// between the newest snapshot (or the log's start) and id.
 func (e *Engine) intervalReachedLocked(id eventlog.SequenceID) bool {
 	var base eventlog.SequenceID
 	if s := e.host.newestSnapshot; s != nil {
 		base = s.SequenceID
 	}
-	return id >= base && uint64(id-base) >= uint64(e.opts.SnapshotInterval)
+	return id >= base && uint64(id-base) >= uint64(e.snapshotIntervalLocked())
 }
 
 // refreshRequestLocked re-reads the entry of the outstanding request and

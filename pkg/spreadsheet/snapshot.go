@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
@@ -26,8 +27,27 @@ type loaded struct {
 	pendingID *eventlog.SequenceID
 }
 
-// loadLatest reads the newest snapshot and replays the log after it.
+// maxSnapshotReloads bounds how often a load starts again because the
+// snapshot it was reading was retired under it. Each new start reads the
+// newest snapshot, which is only retired G after a newer one completes.
+const maxSnapshotReloads = 3
+
+// loadLatest reads the newest snapshot and replays the log after it. A
+// snapshot whose blobs vanish while it is read (it was retired: a reader
+// slower than the grace) is given up for the log's newest one.
 func (e *Engine) loadLatest(ctx context.Context) (loaded, error) {
+	for attempt := 0; ; attempt++ {
+		st, err := e.loadLatestOnce(ctx)
+		var gone *snapshotGoneError
+		if !errors.As(err, &gone) || attempt >= maxSnapshotReloads {
+			return st, err
+		}
+		e.stats.snapshotReloads.Add(1)
+		e.lg.Info("a snapshot was retired while it was being loaded; loading the newest one", "blob", gone.blobID)
+	}
+}
+
+func (e *Engine) loadLatestOnce(ctx context.Context) (loaded, error) {
 	st := loaded{cells: newGrid(uint32(e.opts.TileWidth), uint32(e.opts.TileHeight))}
 	first := true
 	for page, err := range eventlog.Pages(ctx, e.log, eventlog.FromSnapshot, eventlog.ToEnd, nil) {
@@ -66,6 +86,28 @@ func (e *Engine) loadLatest(ctx context.Context) (loaded, error) {
 	return st, nil
 }
 
+// snapshotGoneError says that a blob of a snapshot was missing while it
+// was read: the snapshot was retired meanwhile (or is broken).
+type snapshotGoneError struct {
+	blobID string
+	err    error
+}
+
+func (e *snapshotGoneError) Error() string {
+	return fmt.Sprintf("snapshot %s is gone: %v", e.blobID, e.err)
+}
+
+func (e *snapshotGoneError) Unwrap() error { return e.err }
+
+// goneIfMissing wraps a 404 from reading snapshot blobID.
+func goneIfMissing(blobID string, err error) error {
+	var se *errs.StorageError
+	if errors.As(err, &se) && se.StatusCode == 404 {
+		return &snapshotGoneError{blobID: blobID, err: err}
+	}
+	return err
+}
+
 // readSnapshot loads the snapshot ref into g. With check, it marks clean
 // every tile whose blob is exactly what this engine would write for it,
 // so that the next snapshot may copy it: a tile in another tile format,
@@ -81,7 +123,7 @@ func (e *Engine) readSnapshot(ctx context.Context, g *grid, ref eventlog.Snapsho
 	}
 	raw, err := dir.ReadBlob(ctx, indexBlob)
 	if err != nil {
-		return fmt.Errorf("reading the index of snapshot %s: %w", ref.BlobID, err)
+		return fmt.Errorf("reading the index of snapshot %s: %w", ref.BlobID, goneIfMissing(ref.BlobID, err))
 	}
 	var idx snapshotIndex
 	if err := json.Unmarshal(raw, &idx); err != nil {
@@ -108,7 +150,14 @@ func (e *Engine) readSnapshot(ctx context.Context, g *grid, ref eventlog.Snapsho
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("reading the tiles of snapshot %s: %w", ref.BlobID, err)
+		return fmt.Errorf("reading the tiles of snapshot %s: %w", ref.BlobID, goneIfMissing(ref.BlobID, err))
+	}
+	// Retirement removes the index before any tile, so an index still
+	// there after the listing says no tile had gone when it was listed:
+	// the listing was whole. (A tile missing from it would otherwise
+	// read as empty cells.)
+	if err := blobExists(ctx, dir, indexBlob); err != nil {
+		return fmt.Errorf("reading snapshot %s: %w", ref.BlobID, goneIfMissing(ref.BlobID, err))
 	}
 	var buf []byte
 	for i, name := range names {
@@ -131,6 +180,17 @@ func (e *Engine) readSnapshot(ctx context.Context, g *grid, ref eventlog.Snapsho
 	}
 	e.stats.snapshotsLoaded.Add(1)
 	return nil
+}
+
+// blobExists is nil when dir holds the blob name: one StatBlob where the
+// store has it, a read otherwise.
+func blobExists(ctx context.Context, dir blobstore.BlobDir, name string) error {
+	if st, ok := dir.(blobstore.Stater); ok {
+		_, err := st.StatBlob(ctx, name)
+		return err
+	}
+	_, err := dir.ReadBlob(ctx, name)
+	return err
 }
 
 func listBlobs(ctx context.Context, dir blobstore.BlobDir) ([]string, error) {
