@@ -88,7 +88,7 @@ type Options struct {
 	// deployments whose engines do not live that long (a cache that
 	// drops them, a Lambda) pass their own scheduler.
 	RetireLater func(ctx context.Context, sheet string, due time.Time)
-	Logger           *slog.Logger
+	Logger      *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
