@@ -1,7 +1,10 @@
-# Snapshot lifecycle: retention, log truncation, storage and scale.
+# Snapshot lifecycle: retention, log truncation, storage and blob cost per
+# entry. Both tests run without -race (test-go leaves them out: they take
+# minutes with it).
 
-.PHONY: test-storage
-test-storage: ## storage bound: 100,000 edits to a 40,000-cell sheet keep at most 3 snapshots' bytes of blobs (no -race: too slow with it)
+.PHONY: test-lifecycle
+test-lifecycle: ## storage bound (100,000 edits to 40,000 cells keep at most 3 snapshots' bytes) and S3 requests per entry (<= 2 at 10/100/1,000 tiles)
 	$(GO) test -count=1 -run '^TestStorageIsBoundedBySheetSize$$' -v ./pkg/spreadsheet/ | grep -v '^=== '
+	$(GO) test -count=1 -run '^TestCostS3PerEntry$$' -v ./pkg/blobstore/s3/ | grep -v '^=== '
 
-TEST_TARGETS += test-storage
+TEST_TARGETS += test-lifecycle

@@ -52,11 +52,12 @@ const (
 // Options configure an Engine. The zero value gives the defaults.
 type Options struct {
 	// SnapshotInterval is N: a snapshot is requested on the first append
-	// at least max(N, T) entries after the newest snapshot (or the start
+	// at least max(N, 2T) entries after the newest snapshot (or the start
 	// of the log), where T is the number of non-empty tiles, unless one
 	// is still pending. Every snapshot writes or copies each non-empty
-	// tile, so growing the interval with the tiles keeps the blob writes
-	// per entry at about one, whatever the sheet's size (see cadence.go).
+	// tile, so growing the interval with the tiles keeps the blob
+	// requests per entry at about one, whatever the sheet's size (see
+	// cadence.go).
 	SnapshotInterval int
 	// TileWidth and TileHeight are the tile size of snapshots this
 	// engine writes (readers follow each snapshot's own index).
