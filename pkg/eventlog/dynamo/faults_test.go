@@ -106,24 +106,32 @@ func faultyLog(t *testing.T) (*fixture, *faultyHTTP, *dynamo.Log) {
 	return f, fh, f.log(t, dynamo.Options{Retry: fastRetry})
 }
 
+// faultCase injects mode into the requests of operation op.
+type faultCase struct {
+	name string
+	op   string
+	mode fault
+}
+
+// appendFaults are the faults an append meets: on its head read, and on
+// its transaction before or after the server applied it.
+var appendFaults = []faultCase{
+	{"GetItemThrottled", "GetItem", throttled},
+	{"TransactThrottled", "TransactWriteItems", throttled},
+	{"Transact503", "TransactWriteItems", unavailable},
+	{"TransactConflict", "TransactWriteItems", txConflict},
+	{"TransactReplyLost", "TransactWriteItems", lostReply},
+	{"TransactReply500", "TransactWriteItems", lost500},
+}
+
 // Transient failures, before or after the write reached the server, are
 // retried; every append lands exactly once and ids stay dense.
 func TestFaultsRetried(t *testing.T) {
 	ctx := context.Background()
-	for _, c := range []struct {
-		name string
-		op   string
-		mode fault
-	}{
-		{"GetItemThrottled", "GetItem", throttled},
-		{"TransactThrottled", "TransactWriteItems", throttled},
-		{"Transact503", "TransactWriteItems", unavailable},
-		{"TransactConflict", "TransactWriteItems", txConflict},
-		{"TransactReplyLost", "TransactWriteItems", lostReply},
-		{"TransactReply500", "TransactWriteItems", lost500},
-		{"QueryThrottled", "Query", throttled},
-		{"UpdateItemReplyLost", "UpdateItem", lostReply},
-	} {
+	for _, c := range append(appendFaults,
+		faultCase{"QueryThrottled", "Query", throttled},
+		faultCase{"UpdateItemReplyLost", "UpdateItem", lostReply},
+	) {
 		t.Run(c.name, func(t *testing.T) {
 			_, fh, l := faultyLog(t)
 			mustAdd(t, l, 0, entry(0))
@@ -243,18 +251,7 @@ func TestConditionNeverStorageError(t *testing.T) {
 // the batch's own.
 func TestFaultsBatch(t *testing.T) {
 	ctx := context.Background()
-	for _, c := range []struct {
-		name string
-		op   string
-		mode fault
-	}{
-		{"GetItemThrottled", "GetItem", throttled},
-		{"TransactThrottled", "TransactWriteItems", throttled},
-		{"Transact503", "TransactWriteItems", unavailable},
-		{"TransactConflict", "TransactWriteItems", txConflict},
-		{"TransactReplyLost", "TransactWriteItems", lostReply},
-		{"TransactReply500", "TransactWriteItems", lost500},
-	} {
+	for _, c := range appendFaults {
 		t.Run(c.name, func(t *testing.T) {
 			_, fh, l := faultyLog(t)
 			mustAdd(t, l, 0, entry(0))

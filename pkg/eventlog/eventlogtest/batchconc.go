@@ -133,16 +133,10 @@ func (s *suite) testBatchReaders(t *testing.T) {
 		done     = make(chan struct{})
 		checked  atomic.Int64 // complete, non-empty pages checked
 		mu       sync.Mutex
-		failures []string
 		acked    = map[[2]int]bool{}
+		failures failures
 	)
-	fail := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(failures) < 10 {
-			failures = append(failures, fmt.Sprintf(format, args...))
-		}
-	}
+	fail := failures.add
 	decode := func(e eventlog.Entry) (batchBody, bool) {
 		var b batchBody
 		if err := json.Unmarshal(e.Body, &b); err != nil || b.Type != "Batch" || b.I < 0 || b.I >= b.N {
@@ -255,18 +249,13 @@ func (s *suite) testBatchReaders(t *testing.T) {
 	writers.Wait()
 	close(done)
 	readers.Wait()
-	for _, f := range failures {
-		t.Error(f)
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
+	failures.report(t)
 
 	// The whole log: dense, every batch whole, once, every acknowledged
 	// batch in it.
 	_, _, got, _ := h.queryAll(eventlog.FromStart, eventlog.ToEnd, nil)
 	if !checkPage(eventlog.Page{Start: 0, End: eventlog.SequenceID(len(got)), Complete: true, Entries: got}, "the whole log") {
-		t.Fatal(failures)
+		failures.report(t)
 	}
 	seen := map[[2]int]bool{}
 	for _, e := range got {
