@@ -89,10 +89,11 @@ func PageLimits(entries, bytes int) Option {
 // Light scales every heavy test down for backends at a few milliseconds
 // per request (DynamoDB on an emulator): 4 × 50 appenders, 120 paged
 // entries, 3 histories of 3 × 15 calls, property sequences of 5 to 10
-// steps, 12 batch races, 2 batch writers of 15 batches. The whole suite then makes about 4,000 calls (15,000 without
-// Light), most of them in the property test, which runs 100 sequences and
-// reads the whole log after every step; -rapid.checks=N changes the number
-// of sequences. Options after Light still apply.
+// steps, 12 batch races, 2 batch writers of 15 batches. The whole suite
+// then makes about 5,000 calls (19,000 without Light), most of them in
+// the property test, which runs 100 sequences and reads the whole log
+// after every step; -rapid.checks=N changes the number of sequences.
+// Options after Light still apply.
 func Light() Option {
 	return func(c *config) {
 		c.appenders, c.attempts = 4, 50
