@@ -157,8 +157,10 @@ func (e *Engine) Retire(ctx context.Context) (RetireResult, error) {
 	r.running = true
 	r.mu.Unlock()
 	for {
+		e.lg.Debug("retention pass")
 		res, err := e.retirePass(ctx)
 		e.stats.retirePasses.Add(1)
+		e.lg.Debug("retention pass done", "retired", res.Retired, "orphans", res.Orphans, "kept", res.Kept, "err", err)
 		if err != nil {
 			e.stats.retireErrors.Add(1)
 			// Try again after a grace: whatever failed may have passed.
