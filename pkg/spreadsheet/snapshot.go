@@ -172,7 +172,7 @@ func (e *Engine) readSnapshot(ctx context.Context, g *grid, ref eventlog.Snapsho
 			// Tiles of the grid's own format never overlap, so the tile
 			// holds exactly this blob's cells.
 			if t := g.tiles[tileKey{row0 / h, col0 / w}]; t != nil {
-				buf = encodeTile(buf[:0], t)
+				buf = g.encodeTile(buf[:0], t)
 				t.clean = bytes.Equal(buf, blobs[i])
 			}
 		}

@@ -321,7 +321,7 @@ func (e *Engine) writeSnapshotLocked(ctx context.Context, s eventlog.SequenceID)
 			return blobstore.CopyFresh(ctx, tiles, name, baseTiles, name)
 		}
 		e.stats.tilesEncoded.Add(1)
-		return blobstore.WriteFresh(ctx, tiles, name, encodeTile(make([]byte, 0, j.t.encodedSizeHint()), j.t))
+		return blobstore.WriteFresh(ctx, tiles, name, w.cells.encodeTile(make([]byte, 0, w.cells.encodedSizeHint(j.t)), j.t))
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("writing snapshot %d: %w", s, err)
