@@ -69,6 +69,10 @@ type Options struct {
 	// (defaults 10, 3 and 250 ms, about how often Lambda polls a stream).
 	BatchSize, MaxRetries int
 	PollInterval          time.Duration
+	// Retention of the workflow and sweeper functions: K, G and log
+	// truncation (defaults 2, 5 s and off; RetainAll: none), small so
+	// that the suite sees snapshots retired.
+	Retention Retention
 	// Log receives the harness's own logs.
 	Log *slog.Logger
 }
@@ -104,6 +108,7 @@ func (o *Options) defaults() {
 	if o.PollInterval == 0 {
 		o.PollInterval = 250 * time.Millisecond
 	}
+	o.Retention.defaults()
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -186,6 +191,10 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if streamARN == "" {
 		return nil, errors.New("the table has no stream")
 	}
+	retireQueue, err := createRetireQueue(ctx, h.Config)
+	if err != nil {
+		return nil, err
+	}
 	cfg := lambdarun.Config{Table: h.Table, Bucket: h.Bucket, S3PathStyle: true}
 	if h.stores, err = lambdarun.AWSStoresFromConfig(h.Config, cfg, o.Log); err != nil {
 		return nil, err
@@ -225,15 +234,16 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	})); err != nil {
 		return nil, err
 	}
-	if h.Workflow, err = start(awsschema.FunctionWorkflow, 1, 60*time.Second, 1024, with(map[string]string{
+	retention := o.Retention.env(retireQueue)
+	if h.Workflow, err = start(awsschema.FunctionWorkflow, 1, 60*time.Second, 1024, with(merge(retention, map[string]string{
 		lambdarun.EnvFaultFailFirst:   strconv.Itoa(o.FaultFailFirst),
 		lambdarun.EnvFaultSheetPrefix: o.FaultSheetPrefix,
-	})); err != nil {
+	}))); err != nil {
 		return nil, err
 	}
-	if h.Sweeper, err = start(awsschema.FunctionSweeper, 1, 60*time.Second, 512, with(map[string]string{
+	if h.Sweeper, err = start(awsschema.FunctionSweeper, 1, 60*time.Second, 512, with(merge(retention, map[string]string{
 		awsschema.EnvSweepGrace: o.SweepGrace.String(),
-	})); err != nil {
+	}))); err != nil {
 		return nil, err
 	}
 
@@ -316,6 +326,7 @@ func (h *Harness) sweepLoop(ctx context.Context) {
 			h.sweeps.Failed += r.Failed
 			h.sweeps.Unknown += r.Unknown
 			h.sweeps.Deferred += r.Deferred
+			h.sweeps.Retire.Add(r.Retire)
 		}
 		h.mu.Unlock()
 	}

@@ -153,6 +153,14 @@ type RetireResult struct {
 	Malformed int `json:"malformed"`
 }
 
+// Add adds o's counts to r.
+func (r *RetireResult) Add(o RetireResult) {
+	r.Passes += o.Passes
+	r.Failed += o.Failed
+	r.Early += o.Early
+	r.Malformed += o.Malformed
+}
+
 // DrainRetireQueue receives the due messages of q, at most maxMessages,
 // and runs one pass per sheet they name on the worker engines, deleting
 // the messages of the passes that succeed. It stops when the queue has
@@ -170,7 +178,11 @@ func (w *Workflows) DrainRetireQueue(ctx context.Context, q *RetireQueue, maxMes
 			QueueUrl:            &q.url,
 			MaxNumberOfMessages: int32(min(10, maxMessages-seen)),
 			VisibilityTimeout:   seconds(receiveVisibility),
-			WaitTimeSeconds:     1,
+			// Short polling: a long poll would hold the sweeper for
+			// nothing on an empty queue (and a serialized emulator for
+			// everyone). A message a short poll misses is received by
+			// the next sweep.
+			WaitTimeSeconds: 0,
 		})
 		if err != nil {
 			return res, fmt.Errorf("receiving from the retire queue: %w", err)

@@ -48,6 +48,9 @@ func main() {
 		maxRetries = flag.Int("max-retries", 3, "retries of a failing stream record before it is dead-lettered")
 		timeout    = flag.Duration("timeout", 10*time.Minute, "give up after this long")
 		verbose    = flag.Bool("v", false, "log the harness's own debug messages")
+		retain     = flag.Int("snapshot-retain", 2, "snapshots kept per sheet by the workflow and sweeper functions (negative: all)")
+		retire     = flag.Duration("snapshot-grace", 5*time.Second, "grace before an older snapshot is retired")
+		truncate   = flag.Bool("truncate-log", false, "truncate each log to its oldest snapshot kept")
 	)
 	flag.Parse()
 	level := slog.LevelInfo
@@ -77,6 +80,7 @@ func main() {
 		SnapshotInterval: *interval, SweepGrace: *grace, SweepEvery: *every,
 		FaultFailFirst: *failFirst, FaultSheetPrefix: *prefix, APIInstances: *apiN,
 		MaxRetries: *maxRetries, Log: log,
+		Retention: lambdaharness.Retention{Retain: *retain, Grace: *retire, TruncateLog: *truncate},
 	})
 	if err != nil {
 		fail(log, "starting the harness", err)
