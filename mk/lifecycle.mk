@@ -8,3 +8,7 @@ test-lifecycle: ## storage bound (100,000 edits to 40,000 cells keep at most 3 s
 	$(GO) test -count=1 -run '^TestCostS3PerEntry$$' -v ./pkg/blobstore/s3/ | grep -v '^=== '
 
 TEST_TARGETS += test-lifecycle
+
+.PHONY: bench-scale
+bench-scale: ## BenchmarkScale: a 1,000 x 1,000 sheet on memory stores (write with batch appends and snapshots, load, read, heap per cell, one snapshot)
+	$(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 3x -count 1 ./pkg/spreadsheet/
