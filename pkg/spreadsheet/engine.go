@@ -317,6 +317,11 @@ func (e *Engine) reportFootprint() {
 // footprint and report it.
 func (e *Engine) lockHost(ctx context.Context) error {
 	select {
+	case e.hostLock <- struct{}{}: // uncontended: no select on ctx
+		return nil
+	default:
+	}
+	select {
 	case e.hostLock <- struct{}{}:
 		return nil
 	case <-ctx.Done():

@@ -2,6 +2,7 @@ package spreadsheet
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,9 +73,13 @@ type formats struct {
 // a fixed size, plus the row and column counts. Only non-empty tiles are
 // kept, so memory follows the number of cells, not the sheet's extent.
 type grid struct {
-	tw, th   uint32
-	tiles    map[tileKey]*tile
-	formats  formats
+	tw, th  uint32
+	tiles   map[tileKey]*tile
+	formats formats
+	// last is the tile of lastKey, the tile looked up last: reads and
+	// writes come row by row, so most find their tile without the map.
+	last     *tile
+	lastKey  tileKey
 	rowCount uint64
 	colCount uint64
 	// cells is the number of non-empty cells.
@@ -102,13 +107,14 @@ func (g *grid) apply(e cell.Entry) {
 // set stores v (an empty v clears the cell) without touching the counts.
 func (g *grid) set(row, col uint32, v cell.Cell) {
 	k, r, c := g.locate(row, col)
-	t := g.tiles[k]
+	t := g.tile(k)
 	if t == nil {
 		if v.Empty() {
 			return
 		}
 		t = &tile{}
 		g.tiles[k] = t
+		g.last, g.lastKey = t, k
 		g.bytes += tileBytes + tileMapBytes
 	}
 	added, bytes := t.set(r, g.pack(c, v))
@@ -117,12 +123,25 @@ func (g *grid) set(row, col uint32, v cell.Cell) {
 	if len(t.rows) == 0 {
 		g.bytes -= tileBytes + tileMapBytes + int64(cap(t.rows))*rowBytes
 		delete(g.tiles, k)
+		g.last = nil
 	}
+}
+
+// tile is the tile at k, or nil.
+func (g *grid) tile(k tileKey) *tile {
+	if g.last != nil && g.lastKey == k {
+		return g.last
+	}
+	t := g.tiles[k]
+	if t != nil {
+		g.last, g.lastKey = t, k
+	}
+	return t
 }
 
 func (g *grid) get(row, col uint32) cell.Cell {
 	k, r, c := g.locate(row, col)
-	if t := g.tiles[k]; t != nil {
+	if t := g.tile(k); t != nil {
 		if ri, ok := t.row(r); ok {
 			if ci, ok := t.rows[ri].col(uint16(c)); ok {
 				return g.unpack(&t.rows[ri].cells[ci])
@@ -185,6 +204,40 @@ func (g *grid) formatIndex(f string) uint32 {
 	g.formats.index[f] = i
 	g.bytes += formatEntBytes + allocSize(len(f))
 	return i
+}
+
+// adopt moves the cells of p (a grid of the same tile size, decoded from
+// one tile blob) into g. Tiles g does not have yet are taken as they are
+// (the common case: a snapshot in the grid's own tile format, one blob
+// per tile); a tile both hold (blobs of another tile format) is merged
+// cell by cell. p is not used afterwards.
+func (g *grid) adopt(p *grid) {
+	for k := range p.tiles {
+		if g.tiles[k] != nil {
+			p.each(a1.Range{Row1: math.MaxUint32, Col1: math.MaxUint32}, func(row, col uint32, c cell.Cell) {
+				g.set(row, col, c)
+			})
+			return
+		}
+	}
+	var formatBytes int64
+	for _, f := range p.formats.list {
+		formatBytes += formatEntBytes + allocSize(len(f))
+	}
+	for k, t := range p.tiles {
+		if len(p.formats.list) > 0 {
+			for ri := range t.rows {
+				for ci := range t.rows[ri].cells {
+					if s := &t.rows[ri].cells[ci]; s.f != 0 {
+						s.f = g.formatIndex(p.formats.list[s.f-1])
+					}
+				}
+			}
+		}
+		g.tiles[k] = t
+	}
+	g.cells += p.cells
+	g.bytes += p.bytes - formatBytes
 }
 
 // compactFormats rebuilds the format table from the formats the cells
@@ -463,8 +516,10 @@ func parseTileName(name string) (row, col, h, w uint32, err error) {
 // {} entries (cleared cells written by the TypeScript engine) are empty.
 func (g *grid) decodeTile(data []byte, row0, col0, h, w uint32) error {
 	s := jsonscan.New(data)
-	err := s.Object(func(key string) error {
-		r, c, err := a1.Parse(key)
+	// A tile holds up to thousands of distinct keys, each parsed and
+	// dropped: read as bytes, they are never copied.
+	err := s.ObjectKeys(func(key []byte) error {
+		r, c, err := a1.ParseBytes(key)
 		if err != nil {
 			return err
 		}

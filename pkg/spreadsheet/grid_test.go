@@ -1,10 +1,15 @@
 package spreadsheet
 
 import (
+	"context"
 	"strconv"
 	"testing"
 
+	blobmem "github.com/sheetlog/sheetlog/pkg/blobstore/memory"
 	"github.com/sheetlog/sheetlog/pkg/cell"
+	"github.com/sheetlog/sheetlog/pkg/eventlog"
+	logmem "github.com/sheetlog/sheetlog/pkg/eventlog/memory"
+	"pgregory.net/rapid"
 )
 
 // TestFormatsAreCompacted: cells keep an index into the grid's table of
@@ -38,4 +43,46 @@ func TestFormatsAreCompacted(t *testing.T) {
 	if c := g.get(5, 5); !c.HasFormat || c.Format != "" || c.Empty() {
 		t.Fatalf("a cell with the empty format = %v", c)
 	}
+}
+
+// TestReadsOtherTileFormats: a snapshot written with one tile size reads
+// right into an engine of another, where a blob's cells spread over
+// several of the reader's tiles and several blobs fall into one of them.
+func TestReadsOtherTileFormats(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ctx := context.Background()
+		writer := Options{SnapshotInterval: 1000,
+			TileWidth: rapid.SampledFrom([]int{1, 3, 100}).Draw(t, "writerW"), TileHeight: rapid.SampledFrom([]int{2, 5, 100}).Draw(t, "writerH")}
+		log := logmem.New(logmem.Options{})
+		root, _ := blobmem.New(blobmem.Options{}).Sheet("s1")
+		r := newRigOn(t, log, root, writer)
+		defer r.close()
+		m := &model{cells: map[coord]cell.Cell{}}
+		n := rapid.IntRange(1, 60).Draw(t, "edits")
+		for i := range n {
+			e := cell.Entry{Row: rapid.Uint32Range(0, 20).Draw(t, "row"), Column: rapid.Uint32Range(0, 20).Draw(t, "col"), Cell: genCell(t)}
+			if _, err := r.hostE.Append(ctx, eventlog.SequenceID(i), e, nil); err != nil {
+				t.Fatal(err)
+			}
+			m.apply(e)
+		}
+		if _, err := log.SetMetadata(ctx, eventlog.SequenceID(n-1), eventlog.MetadataUpdate{Pending: eventlog.Set(eventlog.WorkflowSnapshot)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.worker.RunSnapshot(ctx, eventlog.SequenceID(n-1)); err != nil {
+			t.Fatal(err)
+		}
+		reader := Options{TileWidth: rapid.SampledFrom([]int{2, 7, 100}).Draw(t, "readerW"), TileHeight: rapid.SampledFrom([]int{1, 4, 100}).Draw(t, "readerH")}
+		e, err := New("s1", log, root, nil, reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if e.Stats().SnapshotsLoaded != 1 {
+			t.Fatal("the reader did not load the snapshot")
+		}
+		checkGrid(t, "reader of another tile format", m, e.host.cells)
+	})
 }

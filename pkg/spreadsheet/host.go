@@ -436,6 +436,7 @@ func (e *Engine) Range(ctx context.Context, r a1.Range) (View, error) {
 		return View{}, err
 	}
 	v := View{Next: e.host.next, RowCount: e.host.cells.rowCount, ColCount: e.host.cells.colCount}
+	v.Cells = make([]PositionedCell, 0, min(r.Cells(), uint64(e.host.cells.cells)))
 	e.host.cells.each(r, func(row, col uint32, c cell.Cell) {
 		v.Cells = append(v.Cells, PositionedCell{row, col, c})
 	})

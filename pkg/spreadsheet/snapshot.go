@@ -143,11 +143,31 @@ func (e *Engine) readSnapshot(ctx context.Context, g *grid, ref eventlog.Snapsho
 	if err != nil {
 		return err
 	}
-	blobs := make([][]byte, len(names))
+	// Each tile blob is read and decoded into a grid of its own, in
+	// parallel, then adopted by g: decoding is most of a load's work.
+	parts := make([]*grid, len(names))
 	err = forEach(ctx, e.opts.WriteConcurrency, len(names), func(ctx context.Context, i int) error {
-		var err error
-		blobs[i], err = tiles.ReadBlob(ctx, names[i])
-		return err
+		row0, col0, h, w, err := parseTileName(names[i])
+		if err != nil {
+			return errs.Storage(err, "snapshot %s", ref.BlobID)
+		}
+		blob, err := tiles.ReadBlob(ctx, names[i])
+		if err != nil {
+			return err
+		}
+		part := newGrid(g.tw, g.th)
+		if err := part.decodeTile(blob, row0, col0, h, w); err != nil {
+			return errs.Storage(err, "snapshot %s, tile %s", ref.BlobID, names[i])
+		}
+		if check && h == g.th && w == g.tw && row0%h == 0 && col0%w == 0 {
+			// A tile of the grid's own format holds exactly this
+			// blob's cells.
+			if t := part.tiles[tileKey{row0 / h, col0 / w}]; t != nil {
+				t.clean = bytes.Equal(part.encodeTile(make([]byte, 0, len(blob)), t), blob)
+			}
+		}
+		parts[i] = part
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("reading the tiles of snapshot %s: %w", ref.BlobID, goneIfMissing(ref.BlobID, err))
@@ -159,24 +179,8 @@ func (e *Engine) readSnapshot(ctx context.Context, g *grid, ref eventlog.Snapsho
 	if err := blobExists(ctx, dir, indexBlob); err != nil {
 		return fmt.Errorf("reading snapshot %s: %w", ref.BlobID, goneIfMissing(ref.BlobID, err))
 	}
-	var buf []byte
-	for i, name := range names {
-		row0, col0, h, w, err := parseTileName(name)
-		if err != nil {
-			return errs.Storage(err, "snapshot %s", ref.BlobID)
-		}
-		if err := g.decodeTile(blobs[i], row0, col0, h, w); err != nil {
-			return errs.Storage(err, "snapshot %s, tile %s", ref.BlobID, name)
-		}
-		if check && h == g.th && w == g.tw && row0%h == 0 && col0%w == 0 {
-			// Tiles of the grid's own format never overlap, so the tile
-			// holds exactly this blob's cells.
-			if t := g.tiles[tileKey{row0 / h, col0 / w}]; t != nil {
-				buf = g.encodeTile(buf[:0], t)
-				t.clean = bytes.Equal(buf, blobs[i])
-			}
-		}
-		blobs[i] = nil // the cells hold what they need
+	for _, p := range parts {
+		g.adopt(p)
 	}
 	e.stats.snapshotsLoaded.Add(1)
 	return nil
