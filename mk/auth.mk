@@ -1,0 +1,17 @@
+# JWTs for the single-machine server in development: a key pair kept in
+# .cache/devkeys (made on first use), its public key set, and tokens
+# signed with it (cmd/devtoken; docs/api.md).
+
+DEV_KEYS       := .cache/devkeys
+DEV_TOKEN_ARGS ?=
+DEV_JWT_FLAGS  := -jwt-keys $(DEV_KEYS)/jwks.json -jwt-issuer sheetlog-dev -jwt-audience sheetlog
+
+.PHONY: dev-token
+dev-token: ## print a development JWT (DEV_TOKEN_ARGS="-sub alice -scope 'sheets:write:team-7-*'"); the key pair is made in .cache/devkeys on first use
+	@$(GO) run ./cmd/devtoken -dir $(DEV_KEYS) $(DEV_TOKEN_ARGS)
+
+.PHONY: run-jwt
+run-jwt: build-server ## start the server verifying JWTs signed by the development key pair (make dev-token prints one); RUN_ARGS as for run
+	@$(GO) run ./cmd/devtoken -dir $(DEV_KEYS) -keys-only
+	@echo "sheetlog: starting the server (data in ./data, JWTs from $(DEV_KEYS)); Ctrl-C stops it"
+	$(SERVER_BIN) $(DEV_JWT_FLAGS) $(RUN_ARGS)
