@@ -57,8 +57,7 @@ func accepted(alg string) bool { return slices.Contains(Algorithms, alg) }
 // Limits and defaults.
 const (
 	// MaxTokenBytes bounds a token: longer ones are refused before they
-	// are decoded. Real access tokens take one or two KB; API Gateway
-	// takes at most 10 KB of headers.
+	// are decoded. Real access tokens take one to a few KB.
 	MaxTokenBytes = 16 << 10
 	// Leeway is the clock skew allowed on exp, nbf and iat.
 	Leeway = 60 * time.Second
@@ -126,7 +125,7 @@ type Verifier struct {
 }
 
 // New loads the key set (an error if it cannot be read or holds no usable
-// key) and starts refreshing it until Close.
+// key) and starts refreshing it until Close, or until ctx ends.
 func New(ctx context.Context, o Options) (*Verifier, error) {
 	switch {
 	case o.Keys == "":
@@ -173,7 +172,7 @@ func New(ctx context.Context, o Options) (*Verifier, error) {
 		jwt.WithIssuer(o.Issuer),
 		jwt.WithTimeFunc(o.now),
 	)
-	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	rctx, stop := context.WithCancel(ctx)
 	v.stop = stop
 	go v.refreshLoop(rctx)
 	return v, nil
@@ -212,13 +211,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*api.Claims, error
 		return c, nil
 	}
 	gen := v.cache.generation()
-	mc := jwt.MapClaims{}
-	tok, err := v.parser.ParseWithClaims(token, mc, v.kf.KeyfuncCtx(ctx))
+	mc, err := v.verify(ctx, token)
 	if err != nil {
-		return nil, explain(tok, mc, err)
-	}
-	if !v.audienceOK(mc) {
-		return nil, ErrAudience
+		return nil, err
 	}
 	c := v.o.Claims.Claims(mc)
 	exp, err := mc.GetExpirationTime()
@@ -231,6 +226,28 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*api.Claims, error
 	}
 	v.cache.put(token, c, now, until, gen)
 	return c, nil
+}
+
+// VerifyClaims checks a token as Verify does, bypassing the cache, and
+// returns all its claims as decoded JSON: for a stand-in of API Gateway's
+// JWT authorizer, which hands every claim on.
+func (v *Verifier) VerifyClaims(ctx context.Context, token string) (map[string]any, error) {
+	if len(token) > MaxTokenBytes {
+		return nil, ErrTooLarge
+	}
+	return v.verify(ctx, token)
+}
+
+func (v *Verifier) verify(ctx context.Context, token string) (jwt.MapClaims, error) {
+	mc := jwt.MapClaims{}
+	tok, err := v.parser.ParseWithClaims(token, mc, v.kf.KeyfuncCtx(ctx))
+	if err != nil {
+		return nil, explain(tok, mc, err)
+	}
+	if !v.audienceOK(mc) {
+		return nil, ErrAudience
+	}
+	return mc, nil
 }
 
 // audienceOK: aud holds a configured audience; without aud, client_id is
