@@ -144,6 +144,9 @@ export class Grid {
   // ---- geometry ----
 
   resize() {
+    // The extent first: its scrollbars take room from the client area.
+    this.extentEl.style.width = HEAD_W + Math.min(SIZE * COL_W, MAX_SCROLL_PX) + 'px';
+    this.extentEl.style.height = HEAD_H + Math.min(SIZE * ROW_H, MAX_SCROLL_PX) + 'px';
     const w = this.scroller.clientWidth, h = this.scroller.clientHeight;
     if (w === this.clientW && h === this.clientH && this.rows.length) return;
     this.clientW = w;
@@ -154,13 +157,26 @@ export class Grid {
     const nRows = Math.max(1, Math.ceil(bodyH / ROW_H)), nCols = Math.max(1, Math.ceil(bodyW / COL_W));
     this.layer.style.width = w + 'px';
     this.layer.style.height = h + 'px';
-    this.extentEl.style.width = HEAD_W + Math.min(SIZE * COL_W, MAX_SCROLL_PX) + 'px';
-    this.extentEl.style.height = HEAD_H + Math.min(SIZE * ROW_H, MAX_SCROLL_PX) + 'px';
     if (nRows !== this.nRows || nCols !== this.nCols) this.build(nRows, nCols);
     this.top = clamp(this.top, 0, this.maxTop);
     this.left = clamp(this.left, 0, this.maxLeft);
     this.syncScroll();
+    this.announce();
     this.schedule();
+  }
+
+  /**
+   * Tells the source what the window shows, when that changed: it loads
+   * what is missing. Called on every render, and at once on a resize so
+   * that the first cells are on their way before the first frame.
+   */
+  announce() {
+    const row1 = Math.min(SIZE - 1, this.top + this.nRows - 1), col1 = Math.min(SIZE - 1, this.left + this.nCols - 1);
+    const key = this.top + ':' + this.left + ':' + row1 + ':' + col1;
+    if (key !== this.viewportKey) {
+      this.viewportKey = key;
+      this.source.setViewport({ row0: this.top, col0: this.left, row1, col1 });
+    }
   }
 
   get maxTop() {
@@ -598,13 +614,7 @@ export class Grid {
     this.shownTop = top;
     this.shownLeft = left;
     this.placeEditor();
-
-    const row1 = Math.min(SIZE - 1, top + n - 1), col1 = Math.min(SIZE - 1, left + this.nCols - 1);
-    const key = top + ':' + left + ':' + row1 + ':' + col1;
-    if (key !== this.viewportKey) {
-      this.viewportKey = key;
-      this.source.setViewport({ row0: top, col0: left, row1, col1 });
-    }
+    this.announce();
   }
 }
 
