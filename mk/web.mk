@@ -48,7 +48,7 @@ lint: lint-web
 test-web: lint-web build-server chromium ## the page: unit tests of its modules, then Playwright + Chromium against a real cmd/server (screenshots in build/web/)
 	@mkdir -p $(WEB_OUT)
 	cd $(WEB_DIR) && CI=$${CI:-} SHEETLOG_SERVER_BIN=$(SERVER_BIN) CHROMIUM=$(CHROMIUM) WEB_OUT=$(WEB_OUT) \
-		node --test --test-concurrency=1 $(WEB_TEST_ARGS) test/
+		node --test --test-concurrency=1 $(WEB_TEST_ARGS) test/*.test.mjs
 
 .PHONY: bench-web
 bench-web: web-deps build-server chromium ## the page's figures in Chromium: first viewport on 40,000 cells, frame times while scrolling, keypress to value

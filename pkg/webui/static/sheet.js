@@ -363,9 +363,11 @@ export class Sheet {
     this.loading.set(id, { ctrl, keys });
     try {
       const parts = await this.fetchRect(rect, ctrl.signal);
+      const fresh = this.tilesOf(keys, parts);
+      await this.bringForward(fresh, parts, ctrl.signal);
       if (ctrl.signal.aborted) return;
       this.loading.delete(id);
-      this.store(keys, parts);
+      this.store(fresh);
     } catch (e) {
       if (ctrl.signal.aborted) return;
       this.loading.delete(id);
@@ -407,13 +409,15 @@ export class Sheet {
   }
 
   /**
-   * Puts a reply into tiles, brings it forward to the feed, evicts.
+   * The tiles of a /cells reply (one or more parts, each at its own
+   * endSequenceId). The first reply tells where the sheet is: the feed
+   * starts there.
    * @param {number[]} keys
    * @param {{rect: Rect, at: bigint, cells: Record<string, {value?: unknown, format?: unknown}>}[]} parts
+   * @returns {Map<number, Tile>}
    */
-  store(keys, parts) {
+  tilesOf(keys, parts) {
     if (this.feedAt < 0n) {
-      // The first reply tells where the sheet is: the feed starts there.
       let at = parts[0].at;
       for (const p of parts) if (p.at < at) at = p.at;
       this.feedAt = this.ringStart = at;
@@ -438,20 +442,51 @@ export class Sheet {
         if (t) t.cells.set((row - t.row0) * TILE_COLS + (col - t.col0), { cell: cellOf(c) });
       }
     }
-    let stale = false;
-    for (const p of parts) {
-      if (p.at < this.ringStart) stale = true; // the ring no longer holds what it missed
+    return fresh;
+  }
+
+  /**
+   * A reply older than what the feed still remembers (a server whose
+   * engine lags its log, a ring that moved on) reads the missing entries
+   * from the log itself.
+   * @param {Map<number, Tile>} fresh
+   * @param {{at: bigint}[]} parts
+   * @param {AbortSignal} signal
+   */
+  async bringForward(fresh, parts, signal) {
+    let at = this.ringStart;
+    for (const p of parts) if (p.at < at) at = p.at;
+    const end = this.ringStart;
+    while (at < end && !signal.aborted) {
+      const page = await this.api.log(at, { end, signal });
+      const start = BigInt(page.startSequenceId);
+      page.entries.forEach((e, i) => {
+        if (e.type !== 'SetCellValueAndFormat') return;
+        const t = fresh.get(tileKey(e.row, e.column));
+        if (t) this.applyTo(t, start + BigInt(i), e.row, e.column, cellOf(e));
+      });
+      const next = BigInt(page.endSequenceId);
+      if (page.isComplete || next <= at) break;
+      at = next;
     }
-    if (stale) {
-      // Rare: a reply older than anything the feed remembers. Ask again.
-      queueMicrotask(() => this.setViewport(this.viewport));
-      return;
-    }
+  }
+
+  /**
+   * Puts fresh tiles into the cache, brought forward to the feed, and
+   * evicts the least recently used beyond the bound.
+   * @param {Map<number, Tile>} fresh
+   */
+  store(fresh) {
     for (const [k, t] of fresh) {
       this.tiles.delete(k);
       this.tiles.set(k, t);
     }
-    for (const e of this.ring) {
+    // The ring holds ids ringStart, ringStart+1, ...: replay only those
+    // at or after the oldest part (usually none: a reply is current).
+    let oldest = this.feedAt;
+    for (const t of fresh.values()) for (const p of t.parts) if (p.at < oldest) oldest = p.at;
+    for (let i = oldest > this.ringStart ? Number(oldest - this.ringStart) : 0; i < this.ring.length; i++) {
+      const e = this.ring[i];
       const t = fresh.get(tileKey(e.row, e.col));
       if (t) this.applyTo(t, e.seq, e.row, e.col, e.cell);
     }
