@@ -293,6 +293,7 @@ export class Sheet {
    * @param {number} col
    */
   isPending(row, col) {
+    if (!this.overlay.size) return false;
     const ed = this.overlay.get(row + ',' + col);
     return ed !== undefined && ed.seq === undefined;
   }
