@@ -338,6 +338,19 @@ describe('a server with -token', () => {
     assert.equal(await page.evaluate(() => sessionStorage.getItem('sheetlog.token')), token);
     assert.equal(await page.evaluate(() => localStorage.length), 0);
 
+    // An address held back after many failed attempts (401 with
+    // Retry-After) is not asked again: the page waits and resends.
+    for (let i = 0; i < 12; i++) {
+      const r = await fetch(`${server.url}/v1/sheets/private`, { headers: { Authorization: 'Bearer guess' + i } });
+      assert.equal(r.status, 401);
+    }
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector('#notice')?.textContent?.includes('holding'));
+    await shot(page, '12-token-held-back');
+    await waitCell(page, 'A1', 'edited', 30000);
+    assert.equal(await dialog.isVisible(), false);
+    await page.waitForFunction(() => !document.querySelector('#notice')?.textContent);
+
     // 403 Forbidden (a JWT deployment's per-sheet rule) is its own message.
     await page.route((u) => u.pathname.startsWith('/v1/sheets/private'), (route) => route.fulfill({
       status: 403, contentType: 'application/json',
@@ -347,7 +360,7 @@ describe('a server with -token', () => {
     await page.waitForFunction(() => document.querySelector('[data-role="status"]')?.getAttribute('data-connection') === 'forbidden');
     assert.match((await status(page)).text, /not allowed on this sheet/);
     assert.equal(await dialog.isVisible(), false);
-    await shot(page, '12-forbidden');
+    await shot(page, '13-forbidden');
     await page.close();
   });
 });
@@ -373,14 +386,14 @@ describe('bad input', () => {
     const st = await status(page);
     assert.match(st.text, /offline/);
     assert.match(st.text, /2 unsent edits/);
-    await shot(page, '13-offline-edits-kept');
+    await shot(page, '14-offline-edits-kept');
     await new Promise((r) => setTimeout(r, 1500));
     await server.start();
     await page.waitForFunction(() => {
       const s = document.querySelector('[data-role="status"]');
       return s?.getAttribute('data-connection') !== 'offline' && !s?.textContent?.includes('unsent');
     }, null, { timeout: 20000 });
-    await shot(page, '14-reconnected');
+    await shot(page, '15-reconnected');
     const log = await server.log(sheet);
     assert.deepEqual(log.map((e) => e.value), ['before', 'while away', 'second']);
     assert.deepEqual(page.errors, []);
@@ -419,7 +432,7 @@ describe('bad input', () => {
     const log = await server.log(sheet);
     assert.equal(log.filter((e) => e.value === 'exactly once').length, 1, JSON.stringify(log));
     assert.equal(log.filter((e) => e.value === 'sent again').length, 1, JSON.stringify(log));
-    await shot(page, '15-lost-reply-once');
+    await shot(page, '16-lost-reply-once');
     await page.close();
   });
 

@@ -69,6 +69,8 @@ export class Api {
     this.asking = null;
     /** Called with true while the server waits for a token, false once one works. */
     this.onAuth = (/** @type {boolean} */ _waiting) => {};
+    /** Called when the server holds this address back for some seconds after failed attempts. */
+    this.onHold = (/** @type {number} */ _seconds) => {};
   }
 
   /** @returns {string} */
@@ -151,6 +153,14 @@ export class Api {
         return body;
       }
       if (res.status === 401) {
+        const hold = Number(res.headers.get('Retry-After'));
+        if (hold > 0) {
+          // Held back after too many failed attempts from this address:
+          // the token was not even looked at, so wait and send it again.
+          this.onHold(hold);
+          await new Promise((r) => setTimeout(r, Math.min(hold, 60) * 1000));
+          continue;
+        }
         await this.needToken(token);
         continue;
       }

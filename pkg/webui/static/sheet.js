@@ -224,7 +224,15 @@ export class Sheet {
   start() {
     this.api.onAuth = (waiting) => {
       if (waiting) this.setConnection('unauthorized');
-      else if (this.connection === 'unauthorized') this.setConnection('connecting');
+      else {
+        if (this.notice.startsWith('too many failed')) this.notice = '';
+        if (this.connection === 'unauthorized') this.setConnection('connecting');
+        this.onStatus();
+      }
+    };
+    this.api.onHold = (secs) => {
+      this.notice = 'too many failed token attempts from this address: the server is holding it back; retrying in ' + secs + ' s';
+      this.onStatus();
     };
     void this.feed();
     void this.refreshStatus();
