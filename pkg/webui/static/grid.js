@@ -589,7 +589,7 @@ export class Grid {
         const on = isRow && col === this.col;
         if (s.kind === 'loading') busy = true;
         let cls = 'cell';
-        if (s.kind) cls += ' k-' + s.kind;
+        if (s.kind && s.kind !== 'loading') cls += ' k-' + s.kind;
         if (this.source.isPending(row, col)) cls += ' pending';
         if (on) {
           cls += ' active';
