@@ -26,6 +26,8 @@ export const HEAD_H = 24;
 export const HEAD_W = 90;
 /** The scrolled extent's cap, below every browser's element size limit. */
 export const MAX_SCROLL_PX = 8_000_000;
+const EXTENT_W = HEAD_W + Math.min(SIZE * COL_W, MAX_SCROLL_PX);
+const EXTENT_H = HEAD_H + Math.min(SIZE * ROW_H, MAX_SCROLL_PX);
 
 /**
  * @typedef {{text?: string, kind?: string}} Shown
@@ -117,6 +119,8 @@ export class Grid {
     this.clientH = 0;
     this.expTop = 0;
     this.expLeft = 0;
+    this.maxST = 0;
+    this.maxSL = 0;
     this.wheelY = 0;
     this.wheelX = 0;
     this.frame = 0;
@@ -145,12 +149,15 @@ export class Grid {
 
   resize() {
     // The extent first: its scrollbars take room from the client area.
-    this.extentEl.style.width = HEAD_W + Math.min(SIZE * COL_W, MAX_SCROLL_PX) + 'px';
-    this.extentEl.style.height = HEAD_H + Math.min(SIZE * ROW_H, MAX_SCROLL_PX) + 'px';
+    this.extentEl.style.width = EXTENT_W + 'px';
+    this.extentEl.style.height = EXTENT_H + 'px';
     const w = this.scroller.clientWidth, h = this.scroller.clientHeight;
     if (w === this.clientW && h === this.clientH && this.rows.length) return;
     this.clientW = w;
     this.clientH = h;
+    // The scroll ranges, kept so that scrolling never reads layout.
+    this.maxST = Math.max(0, EXTENT_H - h);
+    this.maxSL = Math.max(0, EXTENT_W - w);
     const bodyW = Math.max(0, w - HEAD_W), bodyH = Math.max(0, h - HEAD_H);
     this.fullRows = Math.max(1, Math.floor(bodyH / ROW_H));
     this.fullCols = Math.max(1, Math.floor(bodyW / COL_W));
@@ -226,13 +233,10 @@ export class Grid {
   /** Scroll position of the scaled scrollbar for the window's position. */
   syncScroll() {
     const sc = this.scroller;
-    const maxST = sc.scrollHeight - sc.clientHeight, maxSL = sc.scrollWidth - sc.clientWidth;
-    const st = maxST > 0 ? Math.round((this.top / this.maxTop) * maxST) : 0;
-    const sl = maxSL > 0 ? Math.round((this.left / this.maxLeft) * maxSL) : 0;
-    if (Math.abs(sc.scrollTop - st) >= 1) sc.scrollTop = st;
-    if (Math.abs(sc.scrollLeft - sl) >= 1) sc.scrollLeft = sl;
-    this.expTop = sc.scrollTop;
-    this.expLeft = sc.scrollLeft;
+    const st = this.maxST > 0 ? Math.round((this.top / this.maxTop) * this.maxST) : 0;
+    const sl = this.maxSL > 0 ? Math.round((this.left / this.maxLeft) * this.maxSL) : 0;
+    if (st !== this.expTop) sc.scrollTop = this.expTop = st;
+    if (sl !== this.expLeft) sc.scrollLeft = this.expLeft = sl;
   }
 
   onScroll() {
@@ -241,13 +245,11 @@ export class Grid {
     // Our own syncScroll echoes back here: only a move by the user (thumb,
     // track, keys the browser handled) maps the scrollbar onto the sheet.
     if (Math.abs(st - this.expTop) >= 1) {
-      const maxST = sc.scrollHeight - sc.clientHeight;
-      this.top = maxST > 0 ? clamp(Math.round((st / maxST) * this.maxTop), 0, this.maxTop) : 0;
+      this.top = this.maxST > 0 ? clamp(Math.round((st / this.maxST) * this.maxTop), 0, this.maxTop) : 0;
       this.expTop = st;
     }
     if (Math.abs(sl - this.expLeft) >= 1) {
-      const maxSL = sc.scrollWidth - sc.clientWidth;
-      this.left = maxSL > 0 ? clamp(Math.round((sl / maxSL) * this.maxLeft), 0, this.maxLeft) : 0;
+      this.left = this.maxSL > 0 ? clamp(Math.round((sl / this.maxSL) * this.maxLeft), 0, this.maxLeft) : 0;
       this.expLeft = sl;
     }
     this.schedule();
