@@ -597,6 +597,8 @@ export class Sheet {
 
   async feed() {
     let backoff = 250;
+    /** Failed held requests in a row: a front end that cuts them off (a gateway's timeout) gets polled instead. */
+    let cutOff = 0;
     while (!this.stopped) {
       await this.ready;
       if (this.end - this.feedAt > RESYNC_GAP) {
@@ -611,6 +613,7 @@ export class Sheet {
           ? await this.api.log(from, { wait: FEED_WAIT, signal })
           : await this.api.log(from, { signal });
         backoff = 250;
+        cutOff = 0;
         if (this.feedAt < 0n) continue; // resynced meanwhile
         this.applyPage(page);
         this.setConnection(this.feedMode === 'wait' ? 'live' : 'polling');
@@ -637,6 +640,11 @@ export class Sheet {
           if (e.status === 403) {
             this.forbidden(e);
             await sleep(10000);
+            continue;
+          }
+          if (e.status >= 500 && this.feedMode === 'wait' && performance.now() - t0 > 5000 && ++cutOff >= 3) {
+            this.feedMode = 'poll';
+            this.setConnection('polling');
             continue;
           }
         } else if (e instanceof NetworkError) {
