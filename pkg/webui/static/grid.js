@@ -23,7 +23,7 @@ import { columnName, ref, SIZE } from './a1.js';
 export const ROW_H = 24;
 export const COL_W = 100;
 export const HEAD_H = 24;
-export const HEAD_W = 90;
+export const HEAD_W = 96;
 /** The scrolled extent's cap, below every browser's element size limit. */
 export const MAX_SCROLL_PX = 8_000_000;
 const EXTENT_W = HEAD_W + Math.min(SIZE * COL_W, MAX_SCROLL_PX);
