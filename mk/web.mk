@@ -27,7 +27,7 @@ web-deps: $(WEB_NPM_STAMP) ## install the page's pinned tools (TypeScript, playw
 # Installs Debian's chromium when it is missing and we are root; anything
 # else is a loud failure, never a skip.
 .PHONY: chromium
-chromium: ## install Debian's Chromium for the browser tests (apt-get, as root) unless $(CHROMIUM) exists
+chromium: ## install Debian's Chromium for the browser tests (apt-get, as root) when CHROMIUM (/usr/bin/chromium) is missing
 	@if [ -x '$(CHROMIUM)' ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
 		echo "$(CHROMIUM) is missing: the browser tests need Debian's chromium package (as root: apt-get update && apt-get install chromium), or CHROMIUM=/path/to/a/chromium" >&2; exit 1; fi; \
