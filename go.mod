@@ -2,6 +2,9 @@ module github.com/sheetlog/sheetlog
 
 go 1.26
 
+// The web page's npm tools (web/package.json) are no Go packages.
+ignore ./web/node_modules
+
 require (
 	github.com/MicahParks/jwkset v0.11.4
 	github.com/MicahParks/keyfunc/v3 v3.9.2

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/sheetlog/sheetlog/internal/apigw"
 	"github.com/sheetlog/sheetlog/pkg/awsschema"
 	"github.com/sheetlog/sheetlog/pkg/jwtauth"
+	"github.com/sheetlog/sheetlog/pkg/webui"
 )
 
 // Authorizer stands for the authorizer API Gateway runs before the
@@ -77,8 +79,9 @@ type jwtAuthorizer struct {
 
 func (a *jwtAuthorizer) Authorize(w http.ResponseWriter, r *http.Request, ev *events.APIGatewayV2HTTPRequest) bool {
 	// API Gateway answers CORS preflight requests itself, before any
-	// authorizer; here the function answers them.
-	if r.Method == http.MethodOptions {
+	// authorizer (here the function answers them); the web page's routes
+	// have no authorizer in the stack.
+	if r.Method == http.MethodOptions || slices.Contains(webui.Paths(), r.URL.EscapedPath()) {
 		return true
 	}
 	// The identity source is the Authorization header: the token, with

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sheetlog/sheetlog/pkg/jwtauth"
 	"github.com/sheetlog/sheetlog/pkg/jwtauth/jwtauthtest"
+	"github.com/sheetlog/sheetlog/pkg/webui"
 )
 
 // TestJWTFront: the front's authorizer refuses bad tokens as API Gateway
@@ -74,9 +75,20 @@ func TestJWTFront(t *testing.T) {
 			t.Fatalf("claims %v", claims)
 		}
 	}
-	// Preflights pass, as API Gateway answers them before any authorizer.
+	// Preflights pass, as API Gateway answers them before any authorizer,
+	// and so do the web page's files, whose routes have none.
 	if status, _, _ := get("OPTIONS", ""); status != 200 {
 		t.Fatalf("OPTIONS: %d", status)
+	}
+	for _, p := range webui.Paths() {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", p, resp.StatusCode)
+		}
 	}
 	if env := o.apiEnv(); env["SHEETLOG_API_AUTH"] != "jwt" || env["SHEETLOG_JWT_TENANT_CLAIM"] != "org" || env["SHEETLOG_JWT_SCOPE_PREFIX"] != "rs/" {
 		t.Fatalf("env %v", env)
