@@ -73,7 +73,7 @@ type Options struct {
 	// Retention of the workflow and sweeper functions: K, G and log
 	// truncation (defaults 2, 5 s and off; RetainAll: none), small so
 	// that the suite sees snapshots retired.
-	Retention Retention
+	Retention lambdarun.Retention
 	// JWT, when set, puts a JWT authorizer in the front and the API
 	// function in JWT mode (see JWTOptions); without it the front lets
 	// every request through, as IAM would let an allowed caller.
@@ -113,7 +113,7 @@ func (o *Options) defaults() {
 	if o.PollInterval == 0 {
 		o.PollInterval = 250 * time.Millisecond
 	}
-	o.Retention.defaults()
+	retentionDefaults(&o.Retention)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -196,8 +196,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if streamARN == "" {
 		return nil, errors.New("the table has no stream")
 	}
-	retireQueue, err := createRetireQueue(ctx, h.Config)
-	if err != nil {
+	if h.o.Retention.QueueURL, err = createRetireQueue(ctx, h.Config); err != nil {
 		return nil, err
 	}
 	cfg := lambdarun.Config{Table: h.Table, Bucket: h.Bucket, S3PathStyle: true}
@@ -245,7 +244,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if h.API, err = start(awsschema.FunctionAPI, o.APIInstances, 29*time.Second, 512, apiEnv); err != nil {
 		return nil, err
 	}
-	retention := o.Retention.env(retireQueue)
+	retention := h.o.Retention.Env()
 	if h.Workflow, err = start(awsschema.FunctionWorkflow, 1, 60*time.Second, 1024, with(merge(retention, map[string]string{
 		lambdarun.EnvFaultFailFirst:   strconv.Itoa(o.FaultFailFirst),
 		lambdarun.EnvFaultSheetPrefix: o.FaultSheetPrefix,

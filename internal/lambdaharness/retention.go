@@ -4,44 +4,24 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/sheetlog/sheetlog/pkg/awsschema"
+	"github.com/sheetlog/sheetlog/internal/lambdarun"
 	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
 )
 
-// Retention is the snapshot retention the harness gives the workflow and
-// sweeper functions.
-type Retention struct {
-	// Retain is K (default 2; spreadsheet.RetainAll: keep everything).
-	Retain int
-	// Grace is G (default 5 s).
-	Grace       time.Duration
-	TruncateLog bool
-}
-
-func (r *Retention) defaults() {
+// retentionDefaults fills the harness's retention: K = 2 and G = 5 s,
+// small so that the suite sees snapshots retired (a negative Retain
+// keeps every snapshot). The queue is the harness's own.
+func retentionDefaults(r *lambdarun.Retention) {
 	if r.Retain == 0 {
 		r.Retain = spreadsheet.DefaultRetain
 	}
 	if r.Grace == 0 {
 		r.Grace = 5 * time.Second
-	}
-}
-
-// env is the functions' environment for r, with the retire queue at
-// queueURL (the stack's queue, here on moto).
-func (r Retention) env(queueURL string) map[string]string {
-	retain := max(r.Retain, 0)
-	return map[string]string{
-		awsschema.EnvSnapshotRetain: strconv.Itoa(retain),
-		awsschema.EnvSnapshotGrace:  r.Grace.String(),
-		awsschema.EnvTruncateLog:    strconv.FormatBool(r.TruncateLog),
-		awsschema.EnvRetireQueueURL: queueURL,
 	}
 }
 

@@ -36,6 +36,17 @@ type Retention struct {
 // On reports whether retention runs at all.
 func (r Retention) On() bool { return r.Retain > 0 }
 
+// Env is r as the functions' environment (what FromEnv reads back); a
+// negative Retain keeps every snapshot, as 0 does.
+func (r Retention) Env() map[string]string {
+	return map[string]string{
+		awsschema.EnvSnapshotRetain: strconv.Itoa(max(r.Retain, 0)),
+		awsschema.EnvSnapshotGrace:  r.Grace.String(),
+		awsschema.EnvTruncateLog:    strconv.FormatBool(r.TruncateLog),
+		awsschema.EnvRetireQueueURL: r.QueueURL,
+	}
+}
+
 func retentionFromEnv(getenv func(string) string, bad func(name, v, want string)) Retention {
 	r := Retention{Retain: spreadsheet.DefaultRetain, Grace: spreadsheet.DefaultRetireGrace,
 		QueueURL: strings.TrimSpace(getenv(awsschema.EnvRetireQueueURL))}

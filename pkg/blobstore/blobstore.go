@@ -76,9 +76,18 @@ var ErrCopyUnsupported = errors.New("blobstore: server-side copy not supported b
 // Copy copies src/srcName to dst/dstName, server-side when dst implements
 // Copier and accepts src, otherwise by reading and writing the bytes.
 func Copy(ctx context.Context, dst BlobDir, dstName string, src BlobDir, srcName string) error {
+	var server func() error
 	if c, ok := dst.(Copier); ok {
-		err := c.CopyBlob(ctx, dstName, src, srcName)
-		if !errors.Is(err, ErrCopyUnsupported) {
+		server = func() error { return c.CopyBlob(ctx, dstName, src, srcName) }
+	}
+	return copyVia(ctx, server, src, srcName, func(b []byte) error { return dst.WriteBlob(ctx, dstName, b) })
+}
+
+// copyVia copies with server (when not nil), or, when that is
+// unsupported, reads src/srcName and writes the bytes with write.
+func copyVia(ctx context.Context, server func() error, src BlobDir, srcName string, write func([]byte) error) error {
+	if server != nil {
+		if err := server(); !errors.Is(err, ErrCopyUnsupported) {
 			return err
 		}
 	}
@@ -86,7 +95,7 @@ func Copy(ctx context.Context, dst BlobDir, dstName string, src BlobDir, srcName
 	if err != nil {
 		return err
 	}
-	return dst.WriteBlob(ctx, dstName, b)
+	return write(b)
 }
 
 // Store opens the root directory of any sheet. Sheet ids are checked with
@@ -178,15 +187,8 @@ func WriteFresh(ctx context.Context, dst BlobDir, name string, data []byte) erro
 // FreshWriter for when that is allowed).
 func CopyFresh(ctx context.Context, dst BlobDir, dstName string, src BlobDir, srcName string) error {
 	if f, ok := dst.(FreshWriter); ok {
-		err := f.CopyFreshBlob(ctx, dstName, src, srcName)
-		if !errors.Is(err, ErrCopyUnsupported) {
-			return err
-		}
-		b, err := src.ReadBlob(ctx, srcName)
-		if err != nil {
-			return err
-		}
-		return f.WriteFreshBlob(ctx, dstName, b)
+		return copyVia(ctx, func() error { return f.CopyFreshBlob(ctx, dstName, src, srcName) }, src, srcName,
+			func(b []byte) error { return f.WriteFreshBlob(ctx, dstName, b) })
 	}
 	return Copy(ctx, dst, dstName, src, srcName)
 }

@@ -409,7 +409,8 @@ func (e *Engine) classify(ctx context.Context, dirs []*snapDir, first eventlog.S
 		d := dirs[i]
 		if d.id < first {
 			e.retire.forget(d.id)
-			return nil // an orphan: its entry is gone
+			d.state = orphan // its entry is gone
+			return nil
 		}
 		if _, ok := e.retire.known(d.id); ok {
 			d.state = completed
@@ -419,7 +420,8 @@ func (e *Engine) classify(ctx context.Context, dirs []*snapDir, first eventlog.S
 		var re *errs.RangeError
 		switch {
 		case errors.As(err, &re):
-			return nil // truncated since logStart: an orphan
+			d.state = orphan // truncated since logStart
+			return nil
 		case err != nil:
 			return err
 		case len(page.Entries) == 0:
@@ -434,6 +436,8 @@ func (e *Engine) classify(ctx context.Context, dirs []*snapDir, first eventlog.S
 			d.state = completed
 		case ent.Snapshot != "":
 			d.state = untouchable
+		default:
+			d.state = orphan // neither snapshot nor pending
 		}
 		return nil
 	})

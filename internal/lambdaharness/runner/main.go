@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/sheetlog/sheetlog/internal/lambdaharness"
+	"github.com/sheetlog/sheetlog/internal/lambdarun"
 	"github.com/sheetlog/sheetlog/pkg/awsschema"
 )
 
@@ -90,7 +91,7 @@ func main() {
 		SnapshotInterval: *interval, SweepGrace: *grace, SweepEvery: *every,
 		FaultFailFirst: *failFirst, FaultSheetPrefix: *prefix, APIInstances: *apiN,
 		MaxRetries: *maxRetries, Log: log,
-		Retention: lambdaharness.Retention{Retain: *retain, Grace: *retire, TruncateLog: *truncate},
+		Retention: lambdarun.Retention{Retain: *retain, Grace: *retire, TruncateLog: *truncate},
 	})
 	if err != nil {
 		fail(log, "starting the harness", err)

@@ -42,15 +42,7 @@ func (d *dir) WriteFreshBlob(ctx context.Context, name string, data []byte) erro
 // CopyFreshBlob is CopyBlob without the kind checks: one CopyObject (plus
 // one ListObjectsV2 when the source is missing).
 func (d *dir) CopyFreshBlob(ctx context.Context, dstName string, src blobstore.BlobDir, srcName string) error {
-	s, ok := src.(*dir)
-	if !ok || s.store != d.store || s.root != d.root {
-		return blobstore.ErrCopyUnsupported
-	}
-	srcKey, err := s.key(srcName)
-	if err != nil {
-		return err
-	}
-	dstKey, err := d.key(dstName)
+	s, srcKey, dstKey, err := d.copyKeys(src, srcName, dstName)
 	if err != nil {
 		return err
 	}
@@ -58,4 +50,21 @@ func (d *dir) CopyFreshBlob(ctx context.Context, dstName string, src blobstore.B
 		return d.CopyBlob(ctx, dstName, src, srcName)
 	}
 	return d.copyObject(ctx, s, srcName, srcKey, dstKey)
+}
+
+// copyKeys checks a server-side copy from src/srcName to dstName in d: src
+// must be a directory of the same sheet of the same Store (else
+// ErrCopyUnsupported), and both names valid. It returns src and the keys.
+func (d *dir) copyKeys(src blobstore.BlobDir, srcName, dstName string) (s *dir, srcKey, dstKey string, err error) {
+	s, ok := src.(*dir)
+	if !ok || s.store != d.store || s.root != d.root {
+		return nil, "", "", blobstore.ErrCopyUnsupported
+	}
+	if srcKey, err = s.key(srcName); err != nil {
+		return nil, "", "", err
+	}
+	if dstKey, err = d.key(dstName); err != nil {
+		return nil, "", "", err
+	}
+	return s, srcKey, dstKey, nil
 }

@@ -450,15 +450,7 @@ func (d *dir) RemoveAll(ctx context.Context) error {
 // another sheet's keys; blobstore.Copy then reads and writes through the
 // two handles the caller holds.
 func (d *dir) CopyBlob(ctx context.Context, dstName string, src blobstore.BlobDir, srcName string) error {
-	s, ok := src.(*dir)
-	if !ok || s.store != d.store || s.root != d.root {
-		return blobstore.ErrCopyUnsupported
-	}
-	srcKey, err := s.key(srcName)
-	if err != nil {
-		return err
-	}
-	dstKey, err := d.key(dstName)
+	s, srcKey, dstKey, err := d.copyKeys(src, srcName, dstName)
 	if err != nil {
 		return err
 	}
