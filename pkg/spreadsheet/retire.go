@@ -120,6 +120,26 @@ func (r *retireState) forget(s eventlog.SequenceID) {
 	delete(r.completedAt, s)
 }
 
+// keepOnly forgets the completion times of snapshots whose directories
+// are gone (retired by another engine), so the map does not grow with
+// every snapshot ever seen.
+func (r *retireState) keepOnly(dirs []*snapDir) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.completedAt) <= len(dirs) {
+		return
+	}
+	listed := make(map[eventlog.SequenceID]bool, len(dirs))
+	for _, d := range dirs {
+		listed[d.id] = true
+	}
+	for s := range r.completedAt {
+		if !listed[s] {
+			delete(r.completedAt, s)
+		}
+	}
+}
+
 // RetireResult is what one retention pass did.
 type RetireResult struct {
 	// Retired are the completed snapshots retired; Orphans the
@@ -261,6 +281,7 @@ func (e *Engine) retirePass(ctx context.Context) (RetireResult, error) {
 	if err != nil {
 		return RetireResult{}, err
 	}
+	e.retire.keepOnly(dirs)
 	if len(dirs) == 0 {
 		return RetireResult{}, nil
 	}
