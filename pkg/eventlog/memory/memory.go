@@ -13,7 +13,6 @@
 package memory
 
 import (
-	"bytes"
 	"context"
 	"maps"
 	"slices"
@@ -113,9 +112,19 @@ func (l *Log) AddEntries(ctx context.Context, id eventlog.SequenceID, entries []
 	if next := l.next(); id != next {
 		return nil, errs.Conflict(uint64(id), uint64(next))
 	}
+	// The log keeps its own copy of the bodies: one buffer for the batch.
+	// Records are never changed, so they may share it.
+	size := 0
+	for _, e := range entries {
+		size += len(e.Body)
+	}
+	buf := make([]byte, 0, size)
+	l.grow(len(entries))
 	for i, e := range entries {
 		at := id + eventlog.SequenceID(i)
-		l.entries = append(l.entries, record{body: bytes.Clone(e.Body), md: e.Metadata})
+		start := len(buf)
+		buf = append(buf, e.Body...)
+		l.entries = append(l.entries, record{body: buf[start:len(buf):len(buf)], md: e.Metadata})
 		if e.Snapshot != "" {
 			l.hasSnap, l.snapID = true, at
 		}
@@ -124,6 +133,18 @@ func (l *Log) AddEntries(ctx context.Context, id eventlog.SequenceID, entries []
 		}
 	}
 	return l.lastSnapshot(known), nil
+}
+
+// grow makes room for n more records, doubling the capacity: append
+// alone grows a long slice by a quarter at a time, copying a log of a
+// million entries many times over.
+func (l *Log) grow(n int) {
+	if len(l.entries)+n <= cap(l.entries) {
+		return
+	}
+	grown := make([]record, len(l.entries), max(2*cap(l.entries), len(l.entries)+n, 64))
+	copy(grown, l.entries)
+	l.entries = grown
 }
 
 // SetMetadata implements eventlog.EventLog.
