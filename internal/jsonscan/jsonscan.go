@@ -238,6 +238,14 @@ func (s *Scanner) stringToken() (raw []byte, plain bool, err error) {
 	plain = true
 	ascii := true
 	for s.pos < len(s.data) {
+		// Runs of plain ASCII, the bulk of every string, one table
+		// lookup a byte.
+		for s.pos < len(s.data) && plainASCII[s.data[s.pos]] {
+			s.pos++
+		}
+		if s.pos >= len(s.data) {
+			break
+		}
 		c := s.data[s.pos]
 		switch {
 		case c >= 0x20 && c != '"' && c != '\\':
@@ -279,6 +287,15 @@ func (s *Scanner) stringToken() (raw []byte, plain bool, err error) {
 	}
 	return nil, false, s.errorf("unterminated string")
 }
+
+// plainASCII marks the bytes a string holds as they are: printable
+// ASCII but the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
