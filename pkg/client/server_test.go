@@ -26,6 +26,7 @@ type server struct {
 	url      string
 	logs     *boltlog.Store
 	blobs    *fsblob.Store
+	handler  http.Handler
 	requests atomic.Int64
 	// fault, when set, may answer a request instead of the handler.
 	fault atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
@@ -100,7 +101,7 @@ func newServer(t testing.TB, o serverOptions) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{logs: logs, blobs: blobs}
+	s := &server{logs: logs, blobs: blobs, handler: h}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
 		if f := s.fault.Load(); f != nil && (*f)(w, r) {
