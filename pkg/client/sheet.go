@@ -24,6 +24,8 @@ type Status struct {
 	Pending      []PendingWorkflow
 	RowCount     uint64
 	ColCount     uint64
+	// Raw is the reply as the server sent it.
+	Raw json.RawMessage
 }
 
 // PendingWorkflow is a workflow requested and not finished.
@@ -62,7 +64,7 @@ func (c *Client) Status(ctx context.Context, sheet string) (Status, error) {
 	if !ok1 || !ok2 {
 		return Status{}, errs.Storage(nil, "the API returned a status with ids %s and %s", w.Start, w.End)
 	}
-	st := Status{Sheet: w.Sheet, Start: eventlog.SequenceID(start), End: eventlog.SequenceID(end), RowCount: w.RowCount, ColCount: w.ColCount}
+	st := Status{Sheet: w.Sheet, Start: eventlog.SequenceID(start), End: eventlog.SequenceID(end), RowCount: w.RowCount, ColCount: w.ColCount, Raw: r.body}
 	if st.LastSnapshot, err = w.LastSnapshot.ref(); err != nil {
 		return Status{}, err
 	}
