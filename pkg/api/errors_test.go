@@ -247,6 +247,56 @@ func errorCases() []errCase {
 		cases = append(cases, errCase{name: "entry " + e.name, method: "POST", target: log, body: `{"sequenceId":3,"entry":` + e.entry + `}`, status: 400, typ: "ValidationError"})
 	}
 
+	// Batches: exactly one of "entry" and "entries", 1 to 99 entries,
+	// each as strict as "entry"; one bad entry refuses them all.
+	batch := func(n int, edit func(i int) string) string {
+		es := make([]string, n)
+		for i := range es {
+			es[i] = goodEntry
+			if edit != nil {
+				es[i] = edit(i)
+			}
+		}
+		return `{"sequenceId":3,"entries":[` + strings.Join(es, ",") + `]}`
+	}
+	badAt57 := func(i int) string {
+		if i == 57 {
+			return `{"type":"SetCellValueAndFormat","row":1.5,"column":0}`
+		}
+		return goodEntry
+	}
+	for _, c := range []struct{ name, body string }{
+		{"both entry and entries", `{"sequenceId":3,"entry":` + goodEntry + `,"entries":[` + goodEntry + `]}`},
+		{"entries and entry", `{"sequenceId":3,"entries":[` + goodEntry + `],"entry":` + goodEntry + `}`},
+		{"neither entry nor entries", `{"sequenceId":3,"snapshotId":0}`},
+		{"entries of 0", batch(0, nil)},
+		{"entries of 100", batch(100, nil)},
+		{"entries of 1000", batch(1000, nil)},
+		{"bad entry at 57", batch(60, badAt57)},
+		{"bad last entry", batch(99, func(i int) string {
+			if i == 98 {
+				return `{"type":"SetCellValueAndFormat","row":0,"column":0,"pending":"snapshot"}`
+			}
+			return goodEntry
+		})},
+		{"entry of another type in a batch", batch(2, func(i int) string { return `{"type":"Other","row":0,"column":` + fmt.Sprint(i) + `}` })},
+		{"entries null", `{"sequenceId":3,"entries":null}`},
+		{"entries an object", `{"sequenceId":3,"entries":` + goodEntry + `}`},
+		{"entries a string", `{"sequenceId":3,"entries":"x"}`},
+		{"entries of numbers", `{"sequenceId":3,"entries":[1,2]}`},
+		{"entries of arrays", `{"sequenceId":3,"entries":[[` + goodEntry + `]]}`},
+		{"entries twice", `{"sequenceId":3,"entries":[` + goodEntry + `],"entries":[` + goodEntry + `]}`},
+		{"entries without sequenceId", `{"entries":[` + goodEntry + `]}`},
+		{"entries with a null entry", `{"sequenceId":3,"entries":[` + goodEntry + `,null]}`},
+	} {
+		cases = append(cases, errCase{name: "batch: " + c.name, method: "POST", target: log, body: c.body, status: 400, typ: "ValidationError"})
+	}
+	cases = append(cases,
+		errCase{name: "batch: conflict", method: "POST", target: log, body: `{"sequenceId":2,"entries":[` + goodEntry + `]}`, status: 409, typ: "ConflictError"},
+		errCase{name: "batch: over 64 KiB", method: "POST", target: log, body: batch(99, func(int) string {
+			return `{"type":"SetCellValueAndFormat","row":0,"column":0,"value":"` + strings.Repeat("x", 700) + `"}`
+		}), status: 413, typ: "PayloadTooLarge"})
+
 	// Blobs.
 	cases = append(cases, []errCase{
 		{name: "missing blob", method: "GET", target: "/v1/sheets/s1/blobs/missing", status: 404, typ: "StorageError"},

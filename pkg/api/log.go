@@ -143,8 +143,9 @@ func appendEntry(b []byte, e eventlog.Entry) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// postLog serves POST /v1/sheets/{sheet}/log: an append through the
-// engine, which decides whether the entry requests a snapshot.
+// postLog serves POST /v1/sheets/{sheet}/log: an append of one entry
+// ("entry") or of a batch ("entries", all or nothing) through the engine,
+// which decides whether an entry requests a snapshot.
 func (h *handler) postLog(rq *request) {
 	body, err := rq.readBody()
 	if err != nil {
@@ -172,15 +173,19 @@ func (h *handler) postLog(rq *request) {
 	var res spreadsheet.AppendResult
 	err = h.cfg.Engines.Do(rq.ctx, sheet, func(e *spreadsheet.Engine) error {
 		var err error
-		res, err = e.Append(rq.ctx, eventlog.SequenceID(req.sequenceID), req.entry, req.known)
+		res, err = e.AppendBatch(rq.ctx, eventlog.SequenceID(req.sequenceID), req.entries, req.known)
 		return err
 	})
 	if err != nil {
 		rq.fail(err)
 		return
 	}
-	b := append(make([]byte, 0, 96), `{"sequenceId":`...)
+	b := append(make([]byte, 0, 128), `{"sequenceId":`...)
 	b = appendID(b, uint64(res.SequenceID))
+	if req.batch {
+		b = append(b, `,"endSequenceId":`...)
+		b = appendID(b, uint64(res.End))
+	}
 	if res.LastSnapshot != nil {
 		b = append(b, `,"lastSnapshot":`...)
 		b = appendSnapshotRef(b, res.LastSnapshot)
@@ -228,12 +233,16 @@ func checkJSONContentType(ct string) error {
 type appendRequest struct {
 	sequenceID uint64
 	known      *eventlog.SequenceID
-	entry      cell.Entry
+	entries    []cell.Entry
+	// batch is set when the entries came as "entries": the reply then
+	// says where they end.
+	batch bool
 }
 
 // decodeAppend decodes the body of POST log strictly: an object with
-// "sequenceId", optional "snapshotId" and "entry", each once, and nothing
-// else; the entry is decoded by cell.DecodeEntry in Strict mode.
+// "sequenceId", optional "snapshotId" and exactly one of "entry" and
+// "entries", each once, and nothing else; every entry is decoded by
+// cell.DecodeEntry in Strict mode.
 func decodeAppend(body []byte) (appendRequest, error) {
 	var req appendRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -242,10 +251,10 @@ func decodeAppend(body []byte) (appendRequest, error) {
 		return req, validation("the body is not valid JSON: %v", jsonErr(err))
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return req, validation(`the body must be a JSON object {"sequenceId":..,"entry":{..}}`)
+		return req, validation(`the body must be a JSON object {"sequenceId":..,"entry":{..}} or {"sequenceId":..,"entries":[..]}`)
 	}
-	var haveID, haveEntry, haveKnown bool
-	var entryRaw json.RawMessage
+	var haveID, haveEntry, haveEntries, haveKnown bool
+	var entryRaw, entriesRaw json.RawMessage
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -273,8 +282,11 @@ func decodeAppend(body []byte) (appendRequest, error) {
 		case "entry":
 			dup, haveEntry = haveEntry, true
 			entryRaw = raw
+		case "entries":
+			dup, haveEntries = haveEntries, true
+			entriesRaw = raw
 		default:
-			return req, validation(`unknown member %q in the body; it has "sequenceId", "entry" and optionally "snapshotId"`, truncate(key, 80))
+			return req, validation(`unknown member %q in the body; it has "sequenceId", "entry" or "entries", and optionally "snapshotId"`, truncate(key, 80))
 		}
 		if dup {
 			return req, validation("member %q appears twice in the body", key)
@@ -289,11 +301,44 @@ func decodeAppend(body []byte) (appendRequest, error) {
 	switch {
 	case !haveID:
 		return req, validation(`the body needs "sequenceId": the id to append at`)
+	case haveEntry && haveEntries:
+		return req, validation(`the body has both "entry" and "entries"; send one entry as "entry" or a batch as "entries"`)
+	case haveEntries:
+		req.batch = true
+		req.entries, err = decodeEntries(entriesRaw)
+		return req, err
 	case !haveEntry:
-		return req, validation(`the body needs "entry": the SetCellValueAndFormat entry to append`)
+		return req, validation(`the body needs "entry" (the SetCellValueAndFormat entry to append) or "entries" (1 to %d of them)`, eventlog.MaxBatch)
 	}
-	req.entry, err = cell.DecodeEntry(entryRaw, cell.Strict)
+	e, err := cell.DecodeEntry(entryRaw, cell.Strict)
+	req.entries = []cell.Entry{e}
 	return req, err
+}
+
+// decodeEntries decodes the "entries" of a batch append: 1 to
+// eventlog.MaxBatch entries, each as strict as "entry". The error about
+// a bad one names its index.
+func decodeEntries(raw json.RawMessage) ([]cell.Entry, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil || items == nil {
+		return nil, validation(`"entries" must be an array of 1 to %d SetCellValueAndFormat entries, got %s`, eventlog.MaxBatch, truncate(string(raw), 40))
+	}
+	if n := len(items); n == 0 || n > eventlog.MaxBatch {
+		return nil, validation(`"entries" holds 1 to %d entries, not %d`, eventlog.MaxBatch, n)
+	}
+	out := make([]cell.Entry, len(items))
+	for i, it := range items {
+		e, err := cell.DecodeEntry(it, cell.Strict)
+		if err != nil {
+			var ve *errs.ValidationError
+			if errors.As(err, &ve) {
+				return nil, validation("entry %d of \"entries\": %s", i, ve.Message)
+			}
+			return nil, err
+		}
+		out[i] = e
+	}
+	return out, nil
 }
 
 func jsonErr(err error) error {
