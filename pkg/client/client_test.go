@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sheetlog/sheetlog/internal/apitest"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,9 +26,9 @@ func entry(row, col uint32, v string) eventlog.Entry {
 }
 
 // readAll reads a sheet's whole log straight from the server's store.
-func (s *server) readAll(t *testing.T, sheet string) []eventlog.Entry {
+func readAll(t *testing.T, s *apitest.Server, sheet string) []eventlog.Entry {
 	t.Helper()
-	l, err := s.logs.Log(sheet)
+	l, err := s.Logs.Log(sheet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,14 +45,14 @@ func (s *server) readAll(t *testing.T, sheet string) []eventlog.Entry {
 // TestReadOnly: every write a thin client cannot make fails with a
 // ValidationError matching ErrReadOnly, and sends nothing.
 func TestReadOnly(t *testing.T) {
-	s := newServer(t, serverOptions{})
-	c := s.client(t)
+	s := apitest.New(t, apitest.Options{})
+	c := s.Client(t)
 	ctx := t.Context()
 	l, d := c.Log("ro"), c.Blobs("ro")
 	if _, err := l.AddEntry(ctx, 0, entry(0, 0, "x"), nil); err != nil {
 		t.Fatal(err)
 	}
-	before := s.requests.Load()
+	before := s.Requests.Load()
 	check := func(what string, err error) {
 		t.Helper()
 		var ve *errs.ValidationError
@@ -72,19 +73,19 @@ func TestReadOnly(t *testing.T) {
 	check("WriteBlob", d.WriteBlob(ctx, "b", []byte("x")))
 	check("RemoveBlob", d.RemoveBlob(ctx, "b"))
 	check("RemoveAll", d.RemoveAll(ctx))
-	if n := s.requests.Load() - before; n != 0 {
+	if n := s.Requests.Load() - before; n != 0 {
 		t.Errorf("the refused calls sent %d requests", n)
 	}
-	if got := s.readAll(t, "ro"); len(got) != 1 || got[0].Metadata != (eventlog.Metadata{}) {
+	if got := readAll(t, s, "ro"); len(got) != 1 || got[0].Metadata != (eventlog.Metadata{}) {
 		t.Errorf("the log holds %d entries, want the one appended, without metadata", len(got))
 	}
 }
 
 // TestErrors: error replies decode into the contract's types.
 func TestErrors(t *testing.T) {
-	s := newServer(t, serverOptions{token: "sesame"})
+	s := apitest.New(t, apitest.Options{Token: "sesame"})
 	ctx := t.Context()
-	good := s.client(t, client.WithToken("sesame"))
+	good := s.Client(t, client.WithToken("sesame"))
 	if _, err := good.Log("e").AddEntry(ctx, 0, entry(0, 0, "a"), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestErrors(t *testing.T) {
 	if _, err := good.Blobs("e").ReadBlob(ctx, "nope"); !errors.As(err, &se) || se.StatusCode != 404 {
 		t.Errorf("missing blob: %v, want a StorageError 404", err)
 	}
-	bad := s.client(t, client.WithToken("wrong"))
+	bad := s.Client(t, client.WithToken("wrong"))
 	_, err = bad.Status(ctx, "e")
 	var ae *client.Error
 	if !errors.As(err, &ae) || ae.Status != 401 || ae.Type != client.TypeUnauthorized || client.TypeOf(err) != "Unauthorized" {
@@ -108,7 +109,7 @@ func TestErrors(t *testing.T) {
 	}
 	// A JWT deployment refuses a sheet the token's scopes do not cover
 	// with 403 Forbidden.
-	s.setFault(t, func(w http.ResponseWriter, r *http.Request) bool {
+	s.SetFault(t, func(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(403)
 		_, _ = w.Write([]byte(`{"type":"Forbidden","message":"the token's scopes do not allow GET on sheet e"}`))
@@ -123,11 +124,11 @@ func TestErrors(t *testing.T) {
 // TestRetries: 429 and 503 are retried, honouring Retry-After; a refused
 // connection too.
 func TestRetries(t *testing.T) {
-	s := newServer(t, serverOptions{})
-	c := s.client(t)
+	s := apitest.New(t, apitest.Options{})
+	c := s.Client(t)
 	ctx := t.Context()
 	var n atomic.Int32
-	s.setFault(t, func(w http.ResponseWriter, r *http.Request) bool {
+	s.SetFault(t, func(w http.ResponseWriter, r *http.Request) bool {
 		switch n.Add(1) {
 		case 1:
 			w.Header().Set("Retry-After", "1")
@@ -151,7 +152,7 @@ func TestRetries(t *testing.T) {
 		t.Errorf("%d requests, want 3", n.Load())
 	}
 	// Every attempt failing ends in the last failure.
-	s.setFault(t, func(w http.ResponseWriter, r *http.Request) bool {
+	s.SetFault(t, func(w http.ResponseWriter, r *http.Request) bool {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return true
 	})
@@ -162,7 +163,7 @@ func TestRetries(t *testing.T) {
 	// A context that ends stops the retries.
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	slow := s.client(t, client.WithRetry(client.Retry{Attempts: 100, Base: time.Second, Cap: time.Second}))
+	slow := s.Client(t, client.WithRetry(client.Retry{Attempts: 100, Base: time.Second, Cap: time.Second}))
 	if _, err := slow.Status(short, "r"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("ended context: %v, want one matching context.DeadlineExceeded", err)
 	}
@@ -170,9 +171,9 @@ func TestRetries(t *testing.T) {
 
 // hijackAfter lets the handler serve the request, then drops the
 // connection instead of sending the reply: a reply lost on the way back.
-func hijackAfter(s *server, w http.ResponseWriter, r *http.Request) {
+func hijackAfter(s *apitest.Server, w http.ResponseWriter, r *http.Request) {
 	rec := httptest.NewRecorder()
-	s.handler.ServeHTTP(rec, r)
+	s.Handler.ServeHTTP(rec, r)
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err == nil {
 		conn.Close()
@@ -183,12 +184,12 @@ func hijackAfter(s *server, w http.ResponseWriter, r *http.Request) {
 // the log: ours (no second copy), absent (sent again), theirs (a
 // conflict).
 func TestLostReply(t *testing.T) {
-	s := newServer(t, serverOptions{})
-	c := s.client(t)
+	s := apitest.New(t, apitest.Options{})
+	c := s.Client(t)
 	ctx := t.Context()
 	lostOnce := func(what func(w http.ResponseWriter, r *http.Request)) *atomic.Int32 {
 		var posts atomic.Int32
-		s.setFault(t, func(w http.ResponseWriter, r *http.Request) bool {
+		s.SetFault(t, func(w http.ResponseWriter, r *http.Request) bool {
 			if r.Method != http.MethodPost {
 				return false
 			}
@@ -211,7 +212,7 @@ func TestLostReply(t *testing.T) {
 		if _, err := l.AddEntries(ctx, 0, batch, nil); err != nil {
 			t.Fatalf("append whose reply was lost: %v", err)
 		}
-		if got := s.readAll(t, "ours"); len(got) != len(batch) {
+		if got := readAll(t, s, "ours"); len(got) != len(batch) {
 			t.Fatalf("the log holds %d entries, want %d: the append landed once", len(got), len(batch))
 		}
 		if posts.Load() != 1 {
@@ -225,12 +226,12 @@ func TestLostReply(t *testing.T) {
 		if _, err := c.Log("absent").AddEntry(ctx, 0, entry(0, 0, "a"), nil); err != nil {
 			t.Fatal(err)
 		}
-		if got := s.readAll(t, "absent"); len(got) != 1 || posts.Load() != 2 {
+		if got := readAll(t, s, "absent"); len(got) != 1 || posts.Load() != 2 {
 			t.Fatalf("%d entries after %d POSTs, want 1 after 2", len(got), posts.Load())
 		}
 	})
 	t.Run("Theirs", func(t *testing.T) {
-		direct, _ := s.logs.Log("theirs")
+		direct, _ := s.Logs.Log("theirs")
 		lostOnce(func(w http.ResponseWriter, r *http.Request) {
 			// Another writer takes the id while our reply is lost.
 			if _, err := direct.AddEntries(r.Context(), 0, []eventlog.Entry{entry(9, 9, "other"), entry(9, 8, "other")}, nil); err != nil {
@@ -244,14 +245,14 @@ func TestLostReply(t *testing.T) {
 		if !errors.As(err, &ce) || ce.NextSequenceID != 2 {
 			t.Fatalf("append beaten while its reply was lost: %v, want a ConflictError with next id 2", err)
 		}
-		if got := s.readAll(t, "theirs"); len(got) != 2 {
+		if got := readAll(t, s, "theirs"); len(got) != 2 {
 			t.Fatalf("the log holds %d entries, want the other writer's 2", len(got))
 		}
 	})
 	t.Run("Unknown", func(t *testing.T) {
 		// Every reply lost, and the log unreadable: the outcome is
 		// unknown, a StorageError, and the Writer settles it later.
-		s.setFault(t, func(w http.ResponseWriter, r *http.Request) bool {
+		s.SetFault(t, func(w http.ResponseWriter, r *http.Request) bool {
 			if r.Method == http.MethodPost {
 				hijackAfter(s, w, r)
 			} else {
@@ -264,12 +265,12 @@ func TestLostReply(t *testing.T) {
 		if errs.TypeOf(err) != errs.TypeStorage {
 			t.Fatalf("append with every reply lost: %v, want a StorageError", err)
 		}
-		s.setFault(t, func(http.ResponseWriter, *http.Request) bool { return false })
+		s.SetFault(t, func(http.ResponseWriter, *http.Request) bool { return false })
 		first, err := w.Append(ctx, cell.Entry{Row: 2, Column: 2, Cell: cell.Cell{Value: cell.BoolValue(false)}})
 		if err != nil || first != 1 || w.Stats.Resolved != 1 {
 			t.Fatalf("the next append: at %d, %v, %d settled; want at 1 after settling the first at 0", first, err, w.Stats.Resolved)
 		}
-		if got := s.readAll(t, "unknown"); len(got) != 2 {
+		if got := readAll(t, s, "unknown"); len(got) != 2 {
 			t.Fatalf("the log holds %d entries, want 2", len(got))
 		}
 	})
@@ -277,9 +278,9 @@ func TestLostReply(t *testing.T) {
 
 // batchSupported reports whether the server takes "entries" (batch
 // appends arrive with the feed branch of issue 9).
-func batchSupported(t *testing.T, s *server) bool {
+func batchSupported(t *testing.T, s *apitest.Server) bool {
 	t.Helper()
-	c := s.client(t)
+	c := s.Client(t)
 	_, err := c.Log("probe-batch").AddEntries(t.Context(), 0, []eventlog.Entry{entry(0, 0, "a"), entry(0, 1, "b")}, nil)
 	return err == nil
 }

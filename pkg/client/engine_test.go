@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"fmt"
+	"github.com/sheetlog/sheetlog/internal/apitest"
 	"testing"
 	"time"
 
@@ -35,8 +36,8 @@ func waitSnapshots(t *testing.T, c *client.Client, sheet string) client.Status {
 // server's workers wrote, reads every cell, appends, and never sets
 // pending, even with a snapshot interval of 1.
 func TestThinEngine(t *testing.T) {
-	s := newServer(t, serverOptions{interval: 25, workers: true})
-	c := s.client(t)
+	s := apitest.New(t, apitest.Options{Interval: 25, Workers: true})
+	c := s.Client(t)
 	ctx := t.Context()
 	const sheet = "thin"
 	want := map[client.Pos]cell.Cell{}

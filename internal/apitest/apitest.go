@@ -1,4 +1,9 @@
-package client_test
+// Package apitest runs the real API handler (pkg/api) over the
+// single-machine server's stores (a bbolt event log and a filesystem blob
+// store, optionally with a pool of snapshot workers) on a loopback port,
+// for the tests of the clients. It counts requests and can answer some
+// of them itself (fault injection).
+package apitest
 
 import (
 	"context"
@@ -20,53 +25,58 @@ import (
 	"github.com/sheetlog/sheetlog/pkg/workers/pool"
 )
 
-// server is the real API handler over cmd/server's stores (a bbolt log
-// and a filesystem blob store) on a loopback port.
-type server struct {
-	url      string
-	logs     *boltlog.Store
-	blobs    *fsblob.Store
-	handler  http.Handler
-	requests atomic.Int64
+// Server is the real API handler over cmd/server's stores on a loopback
+// port.
+type Server struct {
+	URL   string
+	Logs  *boltlog.Store
+	Blobs *fsblob.Store
+	// Handler is the API handler itself.
+	Handler http.Handler
+	// Requests counts the requests received.
+	Requests atomic.Int64
 	// fault, when set, may answer a request instead of the handler.
 	fault atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
 }
 
-type serverOptions struct {
-	// interval is the snapshot interval; 0 means never (the suites run
-	// with no snapshot, so that nothing but the test sets metadata).
-	interval int
-	// workers runs a pool of snapshot workers, as cmd/server does.
-	workers bool
-	token   string
-	// pageSize bounds the log's query pages (0: the store's default).
-	pageSize, pageBytes int
-	// blobPageSize bounds blob listings (0: the store's default).
-	blobPageSize int
+// Options configure a Server.
+type Options struct {
+	// Interval is the snapshot interval; 0 means never (conformance
+	// suites run with no snapshot, so that only the test sets metadata).
+	Interval int
+	// Workers runs a pool of snapshot workers, as cmd/server does.
+	Workers bool
+	Token   string
+	// PageSize and PageBytes bound the log's query pages (0: the store's
+	// defaults).
+	PageSize, PageBytes int
+	// BlobPageSize bounds blob listings (0: the store's default).
+	BlobPageSize int
 }
 
-func newServer(t testing.TB, o serverOptions) *server {
+// New starts a server that stops when the test ends.
+func New(t testing.TB, o Options) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	lg := slog.New(slog.DiscardHandler)
-	logs, err := boltlog.Open(filepath.Join(dir, "eventlog.db"), boltlog.Options{Logger: lg, PageSize: o.pageSize, PageBytes: o.pageBytes})
+	logs, err := boltlog.Open(filepath.Join(dir, "eventlog.db"), boltlog.Options{Logger: lg, PageSize: o.PageSize, PageBytes: o.PageBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logs.Close() })
-	blobs, err := fsblob.Open(filepath.Join(dir, "blobs"), fsblob.Options{Logger: lg, PageSize: o.blobPageSize, NoSync: true})
+	blobs, err := fsblob.Open(filepath.Join(dir, "blobs"), fsblob.Options{Logger: lg, PageSize: o.BlobPageSize, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { blobs.Close() })
-	interval := o.interval
+	interval := o.Interval
 	if interval == 0 {
 		interval = 1 << 62
 	}
 	opts := spreadsheet.Options{SnapshotInterval: interval, Logger: lg}
 	var host workers.WorkerHost
 	var wp *pool.Pool
-	if o.workers {
+	if o.Workers {
 		if wp, err = pool.New(pool.Options{Workers: 2, Deadline: time.Minute, Lister: logs, Logger: lg}); err != nil {
 			t.Fatal(err)
 		}
@@ -97,37 +107,37 @@ func newServer(t testing.TB, o serverOptions) *server {
 			_ = wp.Close(ctx)
 		})
 	}
-	h, err := api.New(api.Config{Logs: logs, Blobs: blobs, Engines: hostEngines, Token: o.token, Logger: lg})
+	h, err := api.New(api.Config{Logs: logs, Blobs: blobs, Engines: hostEngines, Token: o.Token, Logger: lg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{logs: logs, blobs: blobs, handler: h}
+	s := &Server{Logs: logs, Blobs: blobs, Handler: h}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.requests.Add(1)
+		s.Requests.Add(1)
 		if f := s.fault.Load(); f != nil && (*f)(w, r) {
 			return
 		}
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(hs.Close)
-	s.url = hs.URL
+	s.URL = hs.URL
 	return s
 }
 
-// client returns a client of the server with fast retries.
-func (s *server) client(t testing.TB, opts ...client.Option) *client.Client {
+// Client returns a client of the server with fast retries.
+func (s *Server) Client(t testing.TB, opts ...client.Option) *client.Client {
 	t.Helper()
 	opts = append([]client.Option{client.WithRetry(client.Retry{Base: time.Millisecond, Cap: 20 * time.Millisecond})}, opts...)
-	c, err := client.New(s.url, opts...)
+	c, err := client.New(s.URL, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-// setFault makes f answer requests it wants to (it returns true) until
-// the test ends.
-func (s *server) setFault(t testing.TB, f func(w http.ResponseWriter, r *http.Request) bool) {
+// SetFault makes f answer the requests it wants to (it returns true)
+// until the test ends; the others go to the handler.
+func (s *Server) SetFault(t testing.TB, f func(w http.ResponseWriter, r *http.Request) bool) {
 	s.fault.Store(&f)
 	t.Cleanup(func() { s.fault.Store(nil) })
 }
