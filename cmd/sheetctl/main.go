@@ -207,7 +207,9 @@ func (e *env) fail(err error) int {
 	return exitFailed
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ") }
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
 
 const globalHelp = `Global flags (before or after the command's arguments):
   --url URL      the API's base URL (SHEETLOG_URL; default http://127.0.0.1:8080)
