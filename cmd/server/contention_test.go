@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/sheetlog/sheetlog/pkg/client"
+	sheetlog "github.com/sheetlog/sheetlog/pkg/client"
 )
 
 // TestContention runs 8 thin clients (pkg/client) appending 40 entries
@@ -11,7 +11,7 @@ import (
 // lands exactly once, whoever wins each id.
 func TestContention(t *testing.T) {
 	p := startServer(t, t.TempDir())
-	c, err := client.New(p.url)
+	c, err := sheetlog.New(p.url)
 	if err != nil {
 		t.Fatal(err)
 	}
