@@ -216,9 +216,10 @@ func runStatus(e *env, c *client.Client, args []string) error {
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "sheet:          %s\n", st.Sheet)
-	fmt.Fprintf(w, "entries:        %d..%d (next id %d)\n", st.Start, max(st.End, 1)-1, st.End)
 	if st.End == st.Start {
-		fmt.Fprintf(w, "                (none; next id %d)\n", st.End)
+		fmt.Fprintf(w, "entries:        none (next id %d)\n", st.End)
+	} else {
+		fmt.Fprintf(w, "entries:        %d..%d (next id %d)\n", st.Start, st.End-1, st.End)
 	}
 	if st.LastSnapshot != nil {
 		fmt.Fprintf(w, "last snapshot:  at entry %d (blob %s)\n", st.LastSnapshot.SequenceID, st.LastSnapshot.BlobID)

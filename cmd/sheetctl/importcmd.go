@@ -343,7 +343,7 @@ func (e *env) importBatches(c *client.Client, sheet string, all []field, todo []
 	if len(batches) > 0 {
 		ids = fmt.Sprintf("entries %d..%d", first, last)
 	}
-	fmt.Fprintf(e.stderr, "imported %d cells into %s in %d batches (%s) in %.2f s: %.0f cells/s, %d conflicts\n",
+	fmt.Fprintf(e.stderr, "imported %d cells into %s in %d appends (%s) in %.2f s: %.0f cells/s, %d conflicts\n",
 		len(todo), sheet, len(batches), ids, el.Seconds(), rate, w.Stats.Conflicts)
 	return nil
 }
