@@ -477,6 +477,7 @@ func (s *Stack) endpoint() *string {
 			Integration: integration,
 		})
 	}
+	s.webPageRoutes(api, integration)
 	stage := awsapigatewayv2.NewHttpStage(s.Stack, jsii.String("DefaultStage"), &awsapigatewayv2.HttpStageProps{
 		HttpApi:    api,
 		StageName:  jsii.String("$default"),
