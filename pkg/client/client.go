@@ -244,6 +244,15 @@ func transient(status int) bool {
 	return false
 }
 
+// heldBack reports a 401 with Retry-After: the server's limiter of
+// failed authentications is holding back the caller's address (it
+// answers so whatever the credentials, right ones included), so the
+// request is sent again once the wait is over. A 401 without it is a
+// refused token.
+func heldBack(r reply) bool {
+	return r.status == http.StatusUnauthorized && r.header.Get("Retry-After") != ""
+}
+
 // send makes one attempt. A transport failure is returned as err with
 // the reply's zero value; sent reports whether the request may have
 // reached the server (a refused connection did not).
@@ -338,7 +347,7 @@ func (c *Client) do(ctx context.Context, rq request) (reply, error) {
 			last = errs.Storage(err, "%s %s", rq.method, rq.path)
 		case r.status >= 200 && r.status < 300:
 			return r, nil
-		case transient(r.status):
+		case transient(r.status) || heldBack(r):
 			last, wait = decodeError(r), retryAfter(r.header)
 		default:
 			return reply{}, decodeError(r)

@@ -135,6 +135,12 @@ func TestRetries(t *testing.T) {
 			w.WriteHeader(http.StatusTooManyRequests)
 			return true
 		case 2:
+			// The failed-authentication limiter holds the address back.
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"type":"Unauthorized","message":"too many failed attempts from this address; retry in 0 s"}`))
+			return true
+		case 3:
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"type":"StorageError","message":"down","statusCode":503}`))
 			return true
@@ -148,8 +154,8 @@ func TestRetries(t *testing.T) {
 	if d := time.Since(start); d < time.Second {
 		t.Errorf("retried after %v, before the Retry-After of 1 s", d)
 	}
-	if n.Load() != 3 {
-		t.Errorf("%d requests, want 3", n.Load())
+	if n.Load() != 4 {
+		t.Errorf("%d requests, want 4", n.Load())
 	}
 	// Every attempt failing ends in the last failure.
 	s.SetFault(t, func(w http.ResponseWriter, r *http.Request) bool {

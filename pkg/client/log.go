@@ -193,6 +193,9 @@ func (l *Log) AddEntries(ctx context.Context, id eventlog.SequenceID, entries []
 			last = errs.Storage(err, "appending at %d", id)
 		case r.status == http.StatusOK:
 			return decodeAppendReply(r.body)
+		case heldBack(r):
+			// Refused before it reached the log.
+			last, wait = decodeError(r), retryAfter(r.header)
 		case transient(r.status):
 			uncertain = true
 			last, wait = decodeError(r), retryAfter(r.header)
