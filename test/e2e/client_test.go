@@ -186,11 +186,6 @@ func truncate(s string, n int) string {
 
 // API shapes (rest-api.md).
 
-type snapshotRef struct {
-	SequenceID string `json:"sequenceId"`
-	BlobID     string `json:"blobId"`
-}
-
 type logEntry struct {
 	Type     string           `json:"type"`
 	Row      int64            `json:"row"`
@@ -224,34 +219,6 @@ func (e *logEntry) UnmarshalJSON(b []byte) error {
 		e.Value = &null
 	}
 	return nil
-}
-
-type logPage struct {
-	Start        string       `json:"startSequenceId"`
-	End          string       `json:"endSequenceId"`
-	Complete     bool         `json:"isComplete"`
-	LastSnapshot *snapshotRef `json:"lastSnapshot"`
-	Entries      []logEntry   `json:"entries"`
-}
-
-type status struct {
-	Sheet        string       `json:"sheet"`
-	Start        string       `json:"startSequenceId"`
-	End          string       `json:"endSequenceId"`
-	LastSnapshot *snapshotRef `json:"lastSnapshot"`
-	Pending      []struct {
-		SequenceID string `json:"sequenceId"`
-		Workflow   string `json:"workflow"`
-	} `json:"pending"`
-	RowCount int64 `json:"rowCount"`
-	ColCount int64 `json:"colCount"`
-}
-
-type cellsReply struct {
-	End      string                     `json:"endSequenceId"`
-	RowCount int64                      `json:"rowCount"`
-	ColCount int64                      `json:"colCount"`
-	Cells    map[string]json.RawMessage `json:"cells"`
 }
 
 type blobList struct {
