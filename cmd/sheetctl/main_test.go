@@ -11,8 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/xuri/excelize/v2"
 
@@ -372,5 +374,52 @@ func TestBinary(t *testing.T) {
 	err = exec.Command(bin).Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
 		t.Fatalf("sheetctl with no command: %v, want exit status 2", err)
+	}
+}
+
+// syncBuffer is a buffer written by one goroutine and read by another.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLogFollow: log --follow prints the entries as JSON lines as they
+// are appended, and Ctrl-C ends it with status 0.
+func TestLogFollow(t *testing.T) {
+	s := apitest.New(t, apitest.Options{})
+	sheetctl(t, t.Context(), s, "", "set", "lf", "A1", "1").want(t, 0)
+	ctx, cancel := context.WithCancel(t.Context())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runEnv(ctx, []string{"log", "lf", "--follow"}, nil, &out, &errb, func(k string) string {
+			if k == "SHEETLOG_URL" {
+				return s.URL
+			}
+			return ""
+		})
+	}()
+	sheetctl(t, t.Context(), s, "", "set", "lf", "B2", "two words").want(t, 0)
+	want := `{"sequenceId":"0","entry":{"type":"SetCellValueAndFormat","row":0,"column":0,"value":1}}` + "\n" +
+		`{"sequenceId":"1","entry":{"type":"SetCellValueAndFormat","row":1,"column":1,"value":"two words"}}` + "\n"
+	deadline := time.Now().Add(30 * time.Second)
+	for out.String() != want && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 || out.String() != want {
+		t.Fatalf("log --follow: exit %d, printed\n%s\nwant\n%s\nstderr: %s", code, out.String(), want, errb.String())
 	}
 }

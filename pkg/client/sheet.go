@@ -3,9 +3,12 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"iter"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 
 	"github.com/sheetlog/sheetlog/internal/jsonscan"
 	"github.com/sheetlog/sheetlog/pkg/a1"
@@ -164,9 +167,14 @@ func (c *Client) Follow(ctx context.Context, sheet string, from eventlog.Sequenc
 		l := c.Log(sheet)
 		next := from
 		fails := 0
+		wait := FollowWait
 		for {
-			page, err := l.query(ctx, eventlog.FromID(next), eventlog.ToEnd, nil, FollowWait)
+			page, err := l.query(ctx, eventlog.FromID(next), eventlog.ToEnd, nil, wait)
 			switch {
+			case wait > 0 && waitRefused(err):
+				// A server from before the change feed: poll instead.
+				wait = 0
+				continue
 			case ctx.Err() != nil:
 				yield(eventlog.Page{}, contextError(ctx, err))
 				return
@@ -185,6 +193,10 @@ func (c *Client) Follow(ctx context.Context, sheet string, from eventlog.Sequenc
 			}
 			fails = 0
 			if len(page.Entries) == 0 {
+				if wait == 0 && sleep(ctx, FollowPoll) != nil {
+					yield(eventlog.Page{}, contextError(ctx, nil))
+					return
+				}
 				continue
 			}
 			if !yield(page, nil) {
@@ -198,3 +210,13 @@ func (c *Client) Follow(ctx context.Context, sheet string, from eventlog.Sequenc
 // FollowWait is the wait, in seconds, of Follow's requests: the API's
 // largest.
 const FollowWait = 20
+
+// FollowPoll is how often Follow reads a server that does not take
+// "wait" (one from before the change feed).
+const FollowPoll = time.Second
+
+// waitRefused reports the 400 of a server that does not know "wait".
+func waitRefused(err error) bool {
+	var ve *errs.ValidationError
+	return errors.As(err, &ve) && strings.Contains(ve.Message, `"wait"`)
+}
