@@ -13,25 +13,34 @@ import (
 
 // Writer appends cell edits to one sheet at the log's next id, for one
 // writer among any number, and keeps going when others win: a conflict is
-// caught up (the writer reads what the others appended, up to the log's
-// end) and retried at the new next id after a jittered backoff. It is not
-// safe for concurrent use: one Writer is one writer.
+// caught up with and retried at the 409's next id after a jittered
+// backoff. Catching up means learning the next id, and, when CatchUp is
+// set (a writer that keeps a view of the sheet), reading what the others
+// appended up to the log's end first. It is not safe for concurrent use:
+// one Writer is one writer.
 //
 // # Fair under contention
 //
 // Optimistic appends favour whoever learns the next id first: the writer
-// that just won knows it at once, a loser only after its conflict and
-// its catch-up, so a loser that simply retries keeps losing to the same
-// winner. Two rules keep every writer of a hot sheet making progress:
+// that just won knows it at once, a loser only after its conflict, so a
+// loser that backs off longer and longer, as exponential backoff would
+// have it, keeps losing to the same winners and starves. Instead:
 //
-//   - a loser's backoff is drawn afresh at each conflict from a range
-//     that grows with the number of conflicts in a row (capped), so
-//     losers do not retry in lock step;
-//   - a writer that has met contention lately (a conflict within its last
-//     few appends) waits a random pause before each append, winning ones
-//     included, so that a winner on a hot sheet leaves the others a
-//     window instead of taking every id in turn. A writer alone on its
-//     sheet never waits.
+//   - every writer that has met contention lately (a conflict within its
+//     last few appends) waits a random time before each append, winning
+//     ones included, so that a winner on a hot sheet leaves the others a
+//     window instead of taking every id in turn; the window is about as
+//     many round trips as there are writers contending (estimated from
+//     the attempts its appends take), so attempts spread out instead of
+//     arriving together;
+//   - that window does not grow with a writer's losses; it shrinks, down
+//     to a quarter, for a writer that has lost many times in a row, so
+//     the writer that has waited longest is the likeliest to win next.
+//     The window is in round trips, so it widens when the deployment
+//     slows down: that is the backoff that keeps a hot sheet from being
+//     hammered.
+//
+// A writer alone on its sheet never waits.
 //
 // # Never twice
 //
@@ -52,6 +61,9 @@ type Writer struct {
 	// rtt is a moving average of an append's round trip, the unit of
 	// the pauses.
 	rtt time.Duration
+	// tries is a moving average of the attempts an append takes: about
+	// the number of writers contending for each id.
+	tries float64
 
 	// CatchUp, when not nil, is given what other writers appended, in
 	// order, before the writer appends after it.
@@ -112,7 +124,7 @@ func (w *Writer) Append(ctx context.Context, entries ...cell.Entry) (eventlog.Se
 	inARow := 0
 	for {
 		if w.heat > 0 {
-			if err := w.pause(ctx); err != nil {
+			if err := w.wait(ctx, w.window(inARow)); err != nil {
 				return 0, err
 			}
 		}
@@ -130,16 +142,14 @@ func (w *Writer) Append(ctx context.Context, entries ...cell.Entry) (eventlog.Se
 			w.next += eventlog.SequenceID(len(es))
 			w.Stats.Appends++
 			w.Stats.MaxConflictsInARow = max(w.Stats.MaxConflictsInARow, inARow)
+			w.tries = (3*max(w.tries, 1) + float64(1+inARow)) / 4
 			return first, nil
 		case errors.As(err, &ce):
 			w.learnRTT(time.Since(start))
 			w.Stats.Conflicts++
 			inARow++
-			w.heat = min(maxHeat, w.heat+1)
+			w.heat = maxHeat
 			if err := w.catchUp(ctx, eventlog.SequenceID(ce.NextSequenceID)); err != nil {
-				return 0, err
-			}
-			if err := w.wait(ctx, w.backoff(inARow)); err != nil {
 				return 0, err
 			}
 		case errs.TypeOf(err) == errs.TypeStorage && ctx.Err() == nil:
@@ -177,6 +187,12 @@ func (w *Writer) catchUp(ctx context.Context, next eventlog.SequenceID) error {
 	if next <= w.next {
 		return nil
 	}
+	if w.CatchUp == nil {
+		// A writer with no view of the sheet has nothing to read: the
+		// next id is all it needs.
+		w.next = next
+		return nil
+	}
 	for page, err := range eventlog.Pages(ctx, w.log, eventlog.FromID(w.next), eventlog.ToEnd, &w.known) {
 		var re *errs.RangeError
 		if errors.As(err, &re) {
@@ -212,16 +228,15 @@ func (w *Writer) learnRTT(d time.Duration) {
 	w.rtt = (7*w.rtt + d) / 8
 }
 
-// backoff is the wait after the n-th conflict in a row: a random time
-// under a ceiling of n round trips, at most 16.
-func (w *Writer) backoff(n int) time.Duration {
-	return jitter(time.Duration(min(n, 16)) * max(w.rtt, time.Millisecond))
-}
-
-// pause is the wait before an append on a hot sheet: a random time under
-// about two round trips.
-func (w *Writer) pause(ctx context.Context) error {
-	return w.wait(ctx, jitter(2*max(w.rtt, time.Millisecond)))
+// window is the random wait before an append on a hot sheet, after
+// losses conflicts in a row: spread over about as many round trips as
+// there are writers contending (the attempts an append has been taking,
+// at most 16), so that about one attempt arrives per round trip, and
+// shrinking to a quarter for a writer that keeps losing.
+func (w *Writer) window(losses int) time.Duration {
+	rtt := max(w.rtt, time.Millisecond)
+	spread := min(max(w.tries, 1), 16)
+	return jitter(time.Duration(spread*float64(rtt)) / time.Duration(1+min(losses, 6)/2))
 }
 
 func (w *Writer) wait(ctx context.Context, d time.Duration) error {
