@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sheetlog/sheetlog/internal/apitest"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/sheetlog/sheetlog/internal/apitest"
 	"github.com/sheetlog/sheetlog/pkg/cell"
 	"github.com/sheetlog/sheetlog/pkg/client"
 	"github.com/sheetlog/sheetlog/pkg/errs"

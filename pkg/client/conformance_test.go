@@ -3,10 +3,10 @@ package client_test
 import (
 	"context"
 	"fmt"
-	"github.com/sheetlog/sheetlog/internal/apitest"
 	"sync/atomic"
 	"testing"
 
+	"github.com/sheetlog/sheetlog/internal/apitest"
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
 	"github.com/sheetlog/sheetlog/pkg/blobstore/blobstoretest"
 	"github.com/sheetlog/sheetlog/pkg/client"

@@ -2,10 +2,10 @@ package client_test
 
 import (
 	"fmt"
-	"github.com/sheetlog/sheetlog/internal/apitest"
 	"testing"
 	"time"
 
+	"github.com/sheetlog/sheetlog/internal/apitest"
 	"github.com/sheetlog/sheetlog/pkg/a1"
 	"github.com/sheetlog/sheetlog/pkg/cell"
 	"github.com/sheetlog/sheetlog/pkg/client"
