@@ -138,6 +138,29 @@ func errorCases() []errCase {
 		{name: "start beyond the log", method: "GET", target: log + "?start=4", status: 416, typ: "RangeError"},
 		{name: "start far beyond the log", method: "GET", target: log + "?start=18446744073709551615", status: 416, typ: "RangeError"},
 		{name: "start at the next id", method: "GET", target: log + "?start=3&end=end&snapshotId=0", status: 200},
+
+		// The change feed: whole seconds 0 to 20, a numeric start, no
+		// end but "end".
+		{name: "wait=21", method: "GET", target: log + "?start=3&wait=21", status: 400, typ: "ValidationError"},
+		{name: "wait=-1", method: "GET", target: log + "?start=3&wait=-1", status: 400, typ: "ValidationError"},
+		{name: "wait=1.5", method: "GET", target: log + "?start=3&wait=1.5", status: 400, typ: "ValidationError"},
+		{name: "wait=1e1", method: "GET", target: log + "?start=3&wait=1e1", status: 400, typ: "ValidationError"},
+		{name: "wait=+1", method: "GET", target: log + "?start=3&wait=%2B1", status: 400, typ: "ValidationError"},
+		{name: "wait empty", method: "GET", target: log + "?start=3&wait=", status: 400, typ: "ValidationError"},
+		{name: "wait=x", method: "GET", target: log + "?start=3&wait=x", status: 400, typ: "ValidationError"},
+		{name: "wait huge", method: "GET", target: log + "?start=3&wait=99999999999999999999999", status: 400, typ: "ValidationError"},
+		{name: "wait twice", method: "GET", target: log + "?start=3&wait=1&wait=1", status: 400, typ: "ValidationError"},
+		{name: "wait without start", method: "GET", target: log + "?wait=1", status: 400, typ: "ValidationError"},
+		{name: "wait=0 without start", method: "GET", target: log + "?wait=0", status: 400, typ: "ValidationError"},
+		{name: "wait with start=start", method: "GET", target: log + "?start=start&wait=1", status: 400, typ: "ValidationError"},
+		{name: "wait=0 with start=snapshot", method: "GET", target: log + "?start=snapshot&wait=0", status: 400, typ: "ValidationError"},
+		{name: "wait with a numeric end", method: "GET", target: log + "?start=3&end=4&wait=1", status: 400, typ: "ValidationError"},
+		{name: "wait=0 with a numeric end", method: "GET", target: log + "?start=0&end=3&wait=0", status: 400, typ: "ValidationError"},
+		{name: "wait with end=start", method: "GET", target: log + "?start=0&end=start&wait=1", status: 400, typ: "ValidationError"},
+		{name: "wait beyond the log", method: "GET", target: log + "?start=4&wait=20", status: 416, typ: "RangeError"},
+		{name: "wait=0", method: "GET", target: log + "?start=3&wait=0", status: 200},
+		{name: "wait=020 on entries", method: "GET", target: log + "?start=0&wait=020&end=end", status: 200},
+		{name: "wait=20 on entries", method: "GET", target: log + "?start=2&wait=20&snapshotId=0", status: 200},
 		{name: "end beyond the log", method: "GET", target: log + "?start=0&end=99", status: 200},
 
 		// POST log: the envelope.

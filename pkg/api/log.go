@@ -2,12 +2,14 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/sheetlog/sheetlog/pkg/cell"
 	"github.com/sheetlog/sheetlog/pkg/errs"
@@ -15,14 +17,22 @@ import (
 	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
 )
 
-// getLog serves GET /v1/sheets/{sheet}/log: one page of the log's Query.
+// feedReplyMargin is kept between the end of a change feed request's
+// wait and its context's deadline (the API Lambda's invocation
+// deadline), for the last read of the log and the reply.
+const feedReplyMargin = time.Second
+
+// getLog serves GET /v1/sheets/{sheet}/log: one page of the log's Query,
+// and the change feed: with wait=N (N > 0) a page that would be empty
+// because start is the log's next id is held until an entry exists there
+// or N seconds have passed.
 func (h *handler) getLog(rq *request) {
 	sheet, err := rq.sheetParam()
 	if err != nil {
 		rq.fail(err)
 		return
 	}
-	q, err := rq.queryParams("start", "end", "snapshotId")
+	q, err := rq.queryParams("start", "end", "snapshotId", "wait")
 	if err != nil {
 		rq.fail(err)
 		return
@@ -58,13 +68,43 @@ func (h *handler) getLog(rq *request) {
 		}
 		known = eventlog.Known(eventlog.SequenceID(id))
 	}
+	var wait time.Duration
+	if s, ok := q["wait"]; ok {
+		n, ok := parseID(s)
+		if !ok || n > uint64(MaxFeedWait/time.Second) {
+			rq.fail(validation(`"wait" must be whole seconds from 0 to %d; got %q`, MaxFeedWait/time.Second, truncate(s, 40)))
+			return
+		}
+		if _, ok := from.ID(); !ok {
+			start, ok := q["start"]
+			if !ok {
+				start = "start"
+			}
+			rq.fail(validation(`"wait" needs "start" to be a sequence id (the id of the entry to wait for), not %q`, start))
+			return
+		}
+		if e, ok := q["end"]; ok && e != "end" {
+			rq.fail(validation(`"wait" needs "end" to be "end" (or absent), not %q`, truncate(e, 40)))
+			return
+		}
+		wait = time.Duration(n) * time.Second
+	}
 
 	log, err := h.cfg.Logs.Log(sheet)
 	if err != nil {
 		rq.fail(err)
 		return
 	}
-	page, err := log.Query(rq.ctx, from, to, known)
+	var page eventlog.Page
+	query := func() (bool, error) {
+		page, err = log.Query(rq.ctx, from, to, known)
+		return len(page.Entries) > 0, err
+	}
+	if wait > 0 {
+		err = h.waitForEntries(rq, sheet, wait, query)
+	} else {
+		_, err = query()
+	}
 	if err != nil {
 		rq.fail(err)
 		return
@@ -101,6 +141,20 @@ func (h *handler) getLog(rq *request) {
 	}
 	b = append(b, "]}"...)
 	rq.writeJSON(200, b)
+}
+
+// waitForEntries holds a change feed request in the feed until query
+// finds entries, for at most wait (and Config.MaxWait), ending early
+// enough before the request's own deadline to reply. The deadline is
+// the only timer the request holds.
+func (h *handler) waitForEntries(rq *request, sheet string, wait time.Duration, query func() (bool, error)) error {
+	deadline := time.Now().Add(min(wait, h.maxWait))
+	if d, ok := rq.ctx.Deadline(); ok && d.Add(-feedReplyMargin).Before(deadline) {
+		deadline = d.Add(-feedReplyMargin)
+	}
+	ctx, cancel := context.WithDeadline(rq.ctx, deadline)
+	defer cancel()
+	return h.feed.Wait(ctx, sheet, query)
 }
 
 func appendSnapshotRef(b []byte, s *eventlog.SnapshotRef) []byte {
