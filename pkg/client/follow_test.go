@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -89,6 +90,42 @@ func TestFollow(t *testing.T) {
 	for _, err := range c.Follow(ctx, "no/such", 0) {
 		if errs.TypeOf(err) != errs.TypeValidation {
 			t.Fatalf("Follow of a bad sheet id: %v, want a ValidationError", err)
+		}
+	}
+}
+
+// TestFollowOldServer: a server from before the change feed refuses
+// "wait"; Follow then polls, and still yields every entry.
+func TestFollowOldServer(t *testing.T) {
+	s := apitest.New(t, apitest.Options{})
+	s.SetFault(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if !r.URL.Query().Has("wait") {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"type":"ValidationError","message":"query parameter \"wait\" is not known; this endpoint takes [start end snapshotId]"}`))
+		return true
+	})
+	c := s.Client(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	go func() {
+		for i := range 3 {
+			time.Sleep(100 * time.Millisecond)
+			if _, err := c.Log("old").AddEntry(ctx, eventlog.SequenceID(i), entry(0, uint32(i), "x"), nil); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	n := 0
+	for page, err := range c.Follow(ctx, "old", 0) {
+		if err != nil {
+			t.Fatalf("after %d entries: %v", n, err)
+		}
+		n += len(page.Entries)
+		if n == 3 {
+			break
 		}
 	}
 }
