@@ -184,7 +184,21 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// API shapes (rest-api.md).
+// API shapes (rest-api.md), for the tests that look at the HTTP exchange
+// itself.
+
+type snapshotRef struct {
+	SequenceID string `json:"sequenceId"`
+	BlobID     string `json:"blobId"`
+}
+
+type logPage struct {
+	Start        string       `json:"startSequenceId"`
+	End          string       `json:"endSequenceId"`
+	Complete     bool         `json:"isComplete"`
+	LastSnapshot *snapshotRef `json:"lastSnapshot"`
+	Entries      []logEntry   `json:"entries"`
+}
 
 type logEntry struct {
 	Type     string           `json:"type"`
