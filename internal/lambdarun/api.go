@@ -32,6 +32,7 @@ func APIHandler(s Stores, c Config, log *slog.Logger) (http.Handler, error) {
 		Engines:     engines,
 		CORSOrigins: c.CORSOrigins,
 		Feed:        feed.Poller{},
+		Auth:        APIAuthenticator(c),
 		Health:      HealthCheck(s),
 		Logger:      log,
 	})
