@@ -19,9 +19,11 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/sheetlog/sheetlog/internal/apitest"
+	"github.com/sheetlog/sheetlog/pkg/api"
 	"github.com/sheetlog/sheetlog/pkg/cell"
 	"github.com/sheetlog/sheetlog/pkg/client"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
+	"github.com/sheetlog/sheetlog/pkg/jwtauth"
 )
 
 // result is one run of sheetctl.
@@ -421,5 +423,32 @@ func TestLogFollow(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 || out.String() != want {
 		t.Fatalf("log --follow: exit %d, printed\n%s\nwant\n%s\nstderr: %s", code, out.String(), want, errb.String())
+	}
+}
+
+// TestToken: sheetctl token signs a development JWT that a server
+// verifying against the key set accepts, within its scopes; outside them
+// the server's 403 is reported as not allowed on this sheet.
+func TestToken(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	r := sheetctl(t, t.Context(), nil, "", "token", "--keys", dir, "--scope", "sheets:write:team-7-*", "--sub", "alice").want(t, 0)
+	tok := strings.TrimSpace(r.stdout)
+	if strings.Count(tok, ".") != 2 || !strings.Contains(r.stderr, "-jwt-keys "+filepath.Join(dir, jwtauth.JWKSFile)) {
+		t.Fatalf("token %q, stderr %q", tok, r.stderr)
+	}
+	v, err := jwtauth.New(t.Context(), jwtauth.Options{Keys: filepath.Join(dir, jwtauth.JWKSFile), Issuer: "sheetlog-dev", Audience: []string{"sheetlog"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	s := apitest.New(t, apitest.Options{Auth: api.BearerTokens(v)})
+	sheetctl(t, t.Context(), s, "", "set", "team-7-a", "A1", "1", "--token", tok).want(t, 0)
+	r = sheetctl(t, t.Context(), s, "", "set", "team-8-a", "A1", "1", "--token", tok).want(t, 1)
+	if !strings.HasPrefix(r.stderr, "sheetctl: Forbidden: not allowed on this sheet") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	r = sheetctl(t, t.Context(), s, "", "status", "team-7-a").want(t, 1)
+	if !strings.HasPrefix(r.stderr, "sheetctl: Unauthorized: ") {
+		t.Errorf("no token: stderr %q", r.stderr)
 	}
 }

@@ -47,6 +47,8 @@ type Options struct {
 	// Workers runs a pool of snapshot workers, as cmd/server does.
 	Workers bool
 	Token   string
+	// Auth authenticates callers (JWTs), as api.Config.Auth.
+	Auth api.Authenticator
 	// PageSize and PageBytes bound the log's query pages (0: the store's
 	// defaults).
 	PageSize, PageBytes int
@@ -107,7 +109,7 @@ func New(t testing.TB, o Options) *Server {
 			_ = wp.Close(ctx)
 		})
 	}
-	h, err := api.New(api.Config{Logs: logs, Blobs: blobs, Engines: hostEngines, Token: o.Token, Logger: lg})
+	h, err := api.New(api.Config{Logs: logs, Blobs: blobs, Engines: hostEngines, Token: o.Token, Auth: o.Auth, Logger: lg})
 	if err != nil {
 		t.Fatal(err)
 	}
