@@ -452,3 +452,41 @@ func TestToken(t *testing.T) {
 		t.Errorf("no token: stderr %q", r.stderr)
 	}
 }
+
+// TestExportLargeCells: a range whose cells take more than the API's 8
+// MiB reply is refused (413) and read in smaller pieces.
+func TestExportLargeCells(t *testing.T) {
+	s := apitest.New(t, apitest.Options{})
+	l, err := s.Logs.Log("big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	id := eventlog.SequenceID(0)
+	for r := range 100 {
+		rec := make([]string, 3)
+		var es []eventlog.Entry
+		for c := range rec {
+			rec[c] = strings.Repeat(string(rune('a'+(r+c)%26)), 30_000) + fmt.Sprint(r, c)
+			es = append(es, eventlog.Entry{Body: client.Canonical(cell.Entry{Row: uint32(r), Column: uint32(c), Cell: cell.Cell{Value: cell.StringValue(rec[c])}})})
+		}
+		if _, err := l.AddEntries(t.Context(), id, es, nil); err != nil {
+			t.Fatal(err)
+		}
+		id += 3
+		fmt.Fprintf(&want, "%s\n", strings.Join(rec, ","))
+	}
+	var requests atomic.Int32
+	s.SetFault(t, func(w http.ResponseWriter, r *http.Request) bool {
+		requests.Add(1)
+		return false
+	})
+	out := sheetctl(t, t.Context(), s, "", "export", "big", "A1:C100").want(t, 0)
+	if out.stdout != want.String() {
+		t.Fatalf("export of 9 MB of cells differs (%d bytes, want %d)", len(out.stdout), want.Len())
+	}
+	if requests.Load() < 3 {
+		t.Fatalf("%d requests: the 9 MB range was not split", requests.Load())
+	}
+	t.Logf("%d requests", requests.Load())
+}
