@@ -152,11 +152,10 @@ func (w *Writer) Append(ctx context.Context, entries ...cell.Entry) (eventlog.Se
 			if err := w.catchUp(ctx, eventlog.SequenceID(ce.NextSequenceID)); err != nil {
 				return 0, err
 			}
-		case errs.TypeOf(err) == errs.TypeStorage && ctx.Err() == nil:
-			w.unsure = bodies
-			return 0, err
 		default:
 			if errs.TypeOf(err) == errs.TypeStorage {
+				// The outcome is unknown: the next call reads the log
+				// at this id before it appends anything.
 				w.unsure = bodies
 			}
 			return 0, err
