@@ -111,7 +111,8 @@ func TestFeedOverTheRealServer(t *testing.T) {
 // under the feed.
 func inProcess(b *testing.B, wrap func(eventlog.Store) eventlog.Store, args ...string) (url string, n *feed.Notifier) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &listenWriter{url: make(chan string, 1)}
+	urlc := make(chan string, 1) // the writer drops its field once it has sent
+	w := &listenWriter{url: urlc}
 	fc := make(chan *feed.Notifier, 1)
 	newFeed = func(s eventlog.Store) *feed.Notifier {
 		if wrap != nil {
@@ -125,7 +126,7 @@ func inProcess(b *testing.B, wrap func(eventlog.Store) eventlog.Store, args ...s
 	args = append([]string{"-addr", "127.0.0.1:0", "-data", b.TempDir(), "-log-format", "json", "-log-level", "warn"}, args...)
 	go func() { done <- run(ctx, args, func(string) string { return "" }, w) }()
 	select {
-	case url = <-w.url:
+	case url = <-urlc:
 	case err := <-done:
 		b.Fatalf("the server stopped: %v", err)
 	case <-time.After(30 * time.Second):

@@ -31,7 +31,6 @@ import (
 	"github.com/sheetlog/sheetlog/pkg/enginecache"
 	"github.com/sheetlog/sheetlog/pkg/eventlog/boltlog"
 	"github.com/sheetlog/sheetlog/pkg/feed"
-
 	"github.com/sheetlog/sheetlog/pkg/jwtauth"
 	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
 	"github.com/sheetlog/sheetlog/pkg/webui"

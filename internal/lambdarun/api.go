@@ -31,8 +31,8 @@ func APIHandler(s Stores, c Config, log *slog.Logger) (http.Handler, error) {
 		Blobs:       s.Blobs,
 		Engines:     engines,
 		CORSOrigins: c.CORSOrigins,
-		Feed:        feed.Poller{},
 		Auth:        APIAuthenticator(c),
+		Feed:        feed.Poller{},
 		Health:      HealthCheck(s),
 		Logger:      log,
 	})
