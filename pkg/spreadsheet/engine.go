@@ -114,6 +114,10 @@ type Engine struct {
 	opts       Options
 	lg         *slog.Logger
 
+	// thin is set for a workers.NoWorkflowsHost: the engine never
+	// requests a workflow.
+	thin bool
+
 	// hostLock guards host and workerLock guards worker: one-slot
 	// semaphores, so that waiting for them respects a context.
 	hostLock   chan struct{}
@@ -172,8 +176,9 @@ func New(sheet string, log eventlog.EventLog, root blobstore.BlobDir, host worke
 	if host == nil {
 		host = workers.ImplicitHost{}
 	}
+	_, thin := host.(workers.NoWorkflowsHost)
 	return &Engine{
-		sheet: sheet, log: log, root: root, workerHost: host, opts: o,
+		sheet: sheet, log: log, root: root, workerHost: host, opts: o, thin: thin,
 		lg:       o.Logger.With("sheet", sheet),
 		hostLock: make(chan struct{}, 1), workerLock: make(chan struct{}, 1),
 	}, nil

@@ -334,9 +334,10 @@ func (e *Engine) firstDueLocked(id eventlog.SequenceID, n int) (eventlog.Sequenc
 // at least N entries since the newest snapshot (or the log's start), and
 // no earlier request outstanding. An outstanding request is not asked
 // again: the log's reply to every append says when it completes, and the
-// re-send timer posts it again if it stays pending (armResendLocked).
+// re-send timer posts it again if it stays pending (armResendLocked). A
+// thin client's engine (workers.NoWorkflowsHost) never requests one.
 func (e *Engine) snapshotDueLocked(id eventlog.SequenceID) bool {
-	return e.host.request == nil && e.intervalReachedLocked(id)
+	return !e.thin && e.host.request == nil && e.intervalReachedLocked(id)
 }
 
 // intervalReachedLocked: at least N entries between the newest snapshot
