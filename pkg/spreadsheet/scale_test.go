@@ -37,7 +37,7 @@ func scaleWrite(b *testing.B) (*rig, int64) {
 		if len(batch) == 0 {
 			return
 		}
-		if err := appendBatch(ctx, r.hostE, next, batch); err != nil {
+		if _, err := r.hostE.AppendBatch(ctx, next, batch, nil); err != nil {
 			b.Fatal(err)
 		}
 		next += eventlog.SequenceID(len(batch))
@@ -201,19 +201,6 @@ func reportCPU(b *testing.B, start time.Duration) {
 	if d := cpuTime() - start; d > 0 {
 		b.ReportMetric(float64(d.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 	}
-}
-
-// appendBatch appends entries at id, id+1, ... The engine's batch append
-// (Engine.AppendBatch, branch feed) has not landed: until it does, the
-// batch goes as single appends of consecutive entries, which is what the
-// figures of the write benchmark measure.
-func appendBatch(ctx context.Context, e *Engine, id eventlog.SequenceID, entries []cell.Entry) error {
-	for i, ent := range entries {
-		if _, err := e.Append(ctx, id+eventlog.SequenceID(i), ent, nil); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // scaleEdits writes 100 edits inside tile 0-0 straight into the log (no
