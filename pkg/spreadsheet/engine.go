@@ -337,7 +337,12 @@ func (e *Engine) lockHost(ctx context.Context) error {
 
 func (e *Engine) unlockHost() {
 	n := e.host.footprint()
-	changed := e.hostBytes.Swap(n) != n
+	// Only the holder of the lock stores, so a load tells whether it
+	// changed; a read changes nothing and pays no atomic swap.
+	changed := e.hostBytes.Load() != n
+	if changed {
+		e.hostBytes.Store(n)
+	}
 	<-e.hostLock
 	if changed {
 		e.reportFootprint()
