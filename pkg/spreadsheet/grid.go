@@ -76,12 +76,14 @@ type grid struct {
 	tw, th  uint32
 	tiles   map[tileKey]*tile
 	formats formats
-	// last is the tile of lastKey, the tile looked up last: reads and
-	// writes come row by row, so most find their tile without the map.
-	last     *tile
-	lastKey  tileKey
-	rowCount uint64
-	colCount uint64
+	// last is the tile of lastKey, the tile looked up last, whose origin
+	// is (lastRow0, lastCol0): reads and writes come row by row, so most
+	// find their tile without dividing or the map.
+	last               *tile
+	lastKey            tileKey
+	lastRow0, lastCol0 uint32
+	rowCount           uint64
+	colCount           uint64
 	// cells is the number of non-empty cells.
 	cells int
 	// bytes is the heap the grid holds, kept up to date by every change.
@@ -93,7 +95,17 @@ func newGrid(tw, th uint32) *grid {
 }
 
 func (g *grid) locate(row, col uint32) (k tileKey, r, c uint32) {
+	// Unsigned: a row or column before the last tile's origin wraps
+	// around and fails the test.
+	if g.last != nil && row-g.lastRow0 < g.th && col-g.lastCol0 < g.tw {
+		return g.lastKey, row - g.lastRow0, col - g.lastCol0
+	}
 	return tileKey{row / g.th, col / g.tw}, row % g.th, col % g.tw
+}
+
+// remember makes t, the tile at k, the last one looked up.
+func (g *grid) remember(t *tile, k tileKey) {
+	g.last, g.lastKey, g.lastRow0, g.lastCol0 = t, k, k.r*g.th, k.c*g.tw
 }
 
 // apply replays one SetCellValueAndFormat entry.
@@ -114,7 +126,7 @@ func (g *grid) set(row, col uint32, v cell.Cell) {
 		}
 		t = &tile{}
 		g.tiles[k] = t
-		g.last, g.lastKey = t, k
+		g.remember(t, k)
 		g.bytes += tileBytes + tileMapBytes
 	}
 	added, bytes := t.set(r, g.pack(c, v))
@@ -134,7 +146,7 @@ func (g *grid) tile(k tileKey) *tile {
 	}
 	t := g.tiles[k]
 	if t != nil {
-		g.last, g.lastKey = t, k
+		g.remember(t, k)
 	}
 	return t
 }
