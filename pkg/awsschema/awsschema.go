@@ -81,7 +81,10 @@ var EventLogTable = Table{
 		SortKey:      Key{AttrPendingSince, Number},
 		Projection:   "KEYS_ONLY",
 	}},
-	StreamView:  "NEW_AND_OLD_IMAGES",
+	// Nothing reads a record's old image (the workflow Lambda and its
+	// filter look at NewImage only), and NEW_IMAGE halves what a record
+	// of an updated item carries.
+	StreamView:  "NEW_IMAGE",
 	BillingMode: "PAY_PER_REQUEST",
 }
 
@@ -130,7 +133,27 @@ const (
 	EnvSweepGrace = "SHEETLOG_SWEEP_GRACE"
 	// EnvLogLevel is the slog level: debug, info, warn or error.
 	EnvLogLevel = "SHEETLOG_LOG_LEVEL"
+	// EnvTokenKeySecret names the Secrets Manager secret (ARN or name)
+	// whose value is the HMAC key of blob listing continuation tokens. The
+	// API function reads it once at init; every instance must seal tokens
+	// with the same key, since a token issued by one is redeemed by another.
+	EnvTokenKeySecret = "SHEETLOG_TOKEN_KEY_SECRET"
 )
+
+// CORS of the HTTP API, when origins are configured: what API Gateway
+// answers a preflight request with, before any authorizer. The end-to-end
+// harness's front answers preflight requests from the same values.
+var (
+	// CORSAllowMethods are the methods a browser may use.
+	CORSAllowMethods = []string{"GET", "HEAD", "POST", "OPTIONS"}
+	// CORSAllowHeaders are the request headers a browser may send:
+	// bearer tokens (JWT authorization), JSON bodies, and what SigV4
+	// signing adds (IAM authorization).
+	CORSAllowHeaders = []string{"content-type", "authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
+)
+
+// CORSMaxAgeSeconds is how long a browser may cache a preflight answer.
+const CORSMaxAgeSeconds = 3600
 
 // Function names: the directory under cmd/ and the zip under build/.
 const (

@@ -39,7 +39,7 @@ func TestInvalidProps(t *testing.T) {
 		"memory":               {Props{API: FunctionSettings{MemoryMiB: 64}}, "api memory"},
 		"api timeout":          {Props{API: FunctionSettings{Timeout: time.Minute}}, "30s"},
 		"fractional timeout":   {Props{Workflow: FunctionSettings{Timeout: 1500 * time.Millisecond}}, "workflow timeout"},
-		"negative concurrency": {Props{Sweeper: FunctionSettings{ReservedConcurrency: -1}}, "sweeper reserved concurrency"},
+		"huge concurrency":     {Props{Sweeper: FunctionSettings{ReservedConcurrency: 5000}}, "sweeper reserved concurrency"},
 		"short grace":          {Props{SweepGrace: time.Second}, "sweep grace"},
 		"sub-minute rate":      {Props{SweepRate: 90 * time.Second}, "sweep rate"},
 		"record age":           {Props{Stream: StreamSettings{MaxRecordAge: 8 * 24 * time.Hour}}, "max record age"},
@@ -76,7 +76,7 @@ func TestPropsFromContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.Dev || !p.Stream.DisableBisect || p.Endpoint != EndpointFunctionURL || p.AllowAnonymous {
+	if !p.Dev || p.Stream.DisableBisect || p.Endpoint != EndpointFunctionURL || p.AllowAnonymous {
 		t.Errorf("flags %+v", p)
 	}
 	if strings.Join(p.CORSOrigins, "|") != "https://a.example.com|https://b.example.com" || strings.Join(p.JWTAudience, "|") != "x|y" {
