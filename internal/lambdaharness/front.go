@@ -25,15 +25,23 @@ const MaxFrontBody = 10 << 20
 // API Lambda: each plain HTTP request becomes a payload-2.0 event (with
 // rawPath decoded, as HTTP APIs send it), the function's reply becomes the
 // HTTP response. Like API Gateway it answers 500 {"message":"Internal
-// Server Error"} when the function fails, and 413 for bodies over 10 MB.
+// Server Error"} when the function fails, and 413 for bodies over 10 MB;
+// with CORS configured it answers preflight requests itself and sets the
+// CORS headers of every other response (see CORS).
 type Front struct {
 	Fn  Invoker
 	Log *slog.Logger
 	// Style of rawPath (default apigw.DecodedPath, as an HTTP API).
 	Style apigw.PathStyle
+	// CORS is the API's CORS configuration; nil: none.
+	CORS *CORS
 }
 
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.CORS != nil && IsPreflight(r) {
+		f.CORS.Preflight(w, r)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxFrontBody))
 	if err != nil {
 		gatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
@@ -57,6 +65,9 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.log().Error("front: the function's reply is not an HTTP API response", "body", truncate(string(res.Body), 300))
 		gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
 		return
+	}
+	if f.CORS != nil {
+		f.CORS.Apply(&resp, r.Header.Get("Origin"))
 	}
 	if err := apigw.WriteResponse(w, resp); err != nil {
 		f.log().Error("front: writing the response", "err", err)
