@@ -50,8 +50,12 @@ type Options struct {
 	// RIE is the aws-lambda-rie executable.
 	RIE string
 	// Binaries maps each function name (awsschema.Function*) to its
-	// bootstrap executable built for this machine.
+	// bootstrap executable (ExtractBootstrap takes it out of its zip).
 	Binaries map[string]string
+	// Emulator runs the bootstraps when they are built for another
+	// architecture than this machine's (qemu-aarch64-static for arm64 on
+	// x86_64); empty: they run natively.
+	Emulator string
 	// LogDir receives the emulators' logs (empty: in memory only).
 	LogDir string
 
@@ -234,7 +238,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	start := func(name string, instances int, timeout time.Duration, mem int, env map[string]string) (*Function, error) {
 		return StartFunction(ctx, o.RIE, FunctionSpec{
 			Name: name, Binary: o.Binaries[name], Env: env, Timeout: timeout, MemoryMB: mem,
-			Instances: instances, LogDir: o.LogDir,
+			Instances: instances, LogDir: o.LogDir, Emulator: o.Emulator,
 		})
 	}
 	if h.API, err = start(awsschema.FunctionAPI, o.APIInstances, 29*time.Second, 512, with(map[string]string{
