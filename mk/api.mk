@@ -14,3 +14,31 @@ fuzz-api: ## fuzz the whole API handler (API_FUZZTIME=60s); fails on any 5xx or 
 .PHONY: bench-api
 bench-api: ## the handler's own cost over memory stores (GET log of 1000 entries, append, cells)
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/api/
+
+# schemathesis (from the Python package index, pinned with everything it
+# pulls in) in its own virtualenv, run against a real cmd/server: every
+# schema-valid request it makes must be accepted, every invalid one
+# refused, every reply as the document says. What JSON Schema cannot say
+# is in test/schemathesis/ (hooks.py, schemathesis.toml; docs/api.md).
+SCHEMATHESIS_VERSION  := 4.32.5
+SCHEMATHESIS_VENV     := $(CURDIR)/.venv/schemathesis
+SCHEMATHESIS          := $(SCHEMATHESIS_VENV)/bin/schemathesis
+SCHEMATHESIS_STAMP    := $(SCHEMATHESIS_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION)
+SCHEMATHESIS_SEED     ?= 1
+SCHEMATHESIS_EXAMPLES ?= 100
+
+$(SCHEMATHESIS_STAMP): test/schemathesis/requirements.txt
+	@command -v $(PYTHON3) >/dev/null || { echo "python3 is needed to install schemathesis"; exit 1; }
+	test -x $(SCHEMATHESIS_VENV)/bin/pip || $(PYTHON3) -m venv $(SCHEMATHESIS_VENV)
+	$(SCHEMATHESIS_VENV)/bin/pip install --disable-pip-version-check --quiet -r test/schemathesis/requirements.txt
+	$(SCHEMATHESIS) --version | grep -qF '$(SCHEMATHESIS_VERSION)'
+	touch $@
+
+.PHONY: schemathesis
+schemathesis: $(SCHEMATHESIS_STAMP) ## install schemathesis into .venv/schemathesis
+
+.PHONY: test-schemathesis
+test-schemathesis: $(SCHEMATHESIS_STAMP) build-server ## schemathesis run --checks all against a fresh server (SCHEMATHESIS_SEED=1, SCHEMATHESIS_EXAMPLES=100)
+	test/schemathesis/run.sh $(SERVER_BIN) $(SCHEMATHESIS) $(SCHEMATHESIS_SEED) $(SCHEMATHESIS_EXAMPLES)
+
+TEST_TARGETS += test-schemathesis

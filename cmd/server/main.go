@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sheetlog/sheetlog/internal/connguard"
 	"github.com/sheetlog/sheetlog/pkg/api"
 	fsblob "github.com/sheetlog/sheetlog/pkg/blobstore/fs"
 	"github.com/sheetlog/sheetlog/pkg/enginecache"
@@ -52,6 +53,7 @@ type config struct {
 	corsOrigins      []string
 	cacheEngines     int
 	cacheBytes       int
+	maxConns         int
 	workflowDeadline time.Duration
 	shutdownTimeout  time.Duration
 	logLevel         slog.Level
@@ -71,7 +73,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		c                                   config
 		cors, level, format                 string
 		interval, workers, engines, cacheMB string
-		deadline, shutdown                  string
+		deadline, shutdown, maxConns        string
 	)
 	fs.StringVar(&c.addr, "addr", env("SHEETLOG_ADDR", "127.0.0.1:8080"), "listen address (SHEETLOG_ADDR)")
 	fs.StringVar(&c.dataDir, "data", env("SHEETLOG_DATA", "./data"), "data directory: event log file and blobs (SHEETLOG_DATA)")
@@ -81,8 +83,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&cors, "cors-origins", env("SHEETLOG_CORS_ORIGINS", ""), "comma-separated origins allowed by CORS, or * (SHEETLOG_CORS_ORIGINS)")
 	fs.StringVar(&engines, "cache-engines", env("SHEETLOG_CACHE_ENGINES", "1000"), "most sheets kept in memory (SHEETLOG_CACHE_ENGINES)")
 	fs.StringVar(&cacheMB, "cache-mb", env("SHEETLOG_CACHE_MB", "512"), "memory bound of the sheets kept, in MiB (SHEETLOG_CACHE_MB)")
+	fs.StringVar(&maxConns, "max-conns", env("SHEETLOG_MAX_CONNS", "0"), "most client connections held at once, 0 for as many as the open file limit allows (at most 32768); past it the longest idle one is closed (SHEETLOG_MAX_CONNS)")
 	fs.StringVar(&deadline, "workflow-deadline", env("SHEETLOG_WORKFLOW_DEADLINE", "5m"), "longest a snapshot may run before it is retried (SHEETLOG_WORKFLOW_DEADLINE)")
-	fs.StringVar(&shutdown, "shutdown-timeout", env("SHEETLOG_SHUTDOWN_TIMEOUT", "15s"), "how long a shutdown waits for requests and snapshots (SHEETLOG_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&shutdown, "shutdown-timeout", env("SHEETLOG_SHUTDOWN_TIMEOUT", "15s"), "how long a shutdown waits for requests, then again for running snapshots (SHEETLOG_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&level, "log-level", env("SHEETLOG_LOG_LEVEL", "info"), "debug, info, warn or error (SHEETLOG_LOG_LEVEL)")
 	fs.StringVar(&format, "log-format", env("SHEETLOG_LOG_FORMAT", "text"), "text or json (SHEETLOG_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -110,6 +113,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	c.workers = num("workers", workers, 1)
 	c.cacheEngines = num("cache-engines", engines, 1)
 	c.cacheBytes = num("cache-mb", cacheMB, 1) << 20
+	c.maxConns = num("max-conns", maxConns, 0)
 	c.workflowDeadline = dur("workflow-deadline", deadline)
 	c.shutdownTimeout = dur("shutdown-timeout", shutdown)
 	for _, o := range strings.Split(cors, ",") {
@@ -207,6 +211,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 
+	maxConns := fitConns(lg, c.maxConns)
+	guard := connguard.New(connguard.Options{MaxConns: maxConns, ErrorBody: api.ValidationErrorBody})
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
@@ -217,6 +223,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		ConnState:         guard.ConnState,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
 	}
 	if err := workerPool.Start(); err != nil {
@@ -226,10 +233,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	url := "http://" + ln.Addr().String()
 	// The address is always worth printing, whatever the log level.
 	lg.Log(ctx, max(slog.LevelInfo, c.logLevel), "sheetlog server listening", "url", url, "data", c.dataDir,
-		"snapshotInterval", c.snapshotInterval, "workers", c.workers, "token", c.token != "", "corsOrigins", c.corsOrigins)
+		"snapshotInterval", c.snapshotInterval, "workers", c.workers, "maxConns", maxConns,
+		"token", c.token != "", "corsOrigins", c.corsOrigins)
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(guard.Listen(ln)) }()
 	select {
 	case err := <-served:
 		_ = workerPool.Close(context.Background())
@@ -238,14 +246,65 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 
 	lg.Info("shutting down", "timeout", c.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		lg.Warn("requests still running at shutdown were cut", "err", err)
-	}
-	if err := workerPool.Close(sctx); err != nil {
-		lg.Warn("snapshots still running at shutdown stay pending and run after the next start", "err", err)
-	}
-	lg.Info("stopped", "pool", workerPool.Metrics())
+	drain(lg, c.shutdownTimeout,
+		drainStep{srv.Shutdown, "requests still running at shutdown were cut"},
+		drainStep{workerPool.Close, "snapshots still running at shutdown stay pending and run after the next start"})
+	lg.Info("stopped", "pool", workerPool.Metrics(), "conns", guard.Stats())
 	return nil
+}
+
+// autoMaxConns caps the default -max-conns (0): a connection waiting for
+// a request costs about 20 KB in net/http, so this bounds what holding
+// connections can cost at about 650 MB.
+const autoMaxConns = 32_768
+
+// fdReserve is the descriptors kept for everything but client
+// connections: the event log, blob files being written and read by
+// requests and snapshot workers, the listener.
+const fdReserve = 256
+
+// fitConns raises the process's descriptor limit as far as it may go and
+// returns the connections to hold: want, or for 0 as many as the limit
+// leaves room for (at most autoMaxConns). The more the server can hold,
+// the less an attacker holding many connections makes it churn through
+// them (shedding one, accepting its replacement).
+func fitConns(lg *slog.Logger, want int) int {
+	limit, err := connguard.RaiseFileLimit()
+	if err != nil {
+		lg.Warn("could not raise the open file limit", "limit", limit, "err", err)
+	}
+	room := autoMaxConns
+	if limit > 0 {
+		room = max(1, int(min(limit, 1<<31))-fdReserve)
+	}
+	switch {
+	case want == 0:
+		return min(room, autoMaxConns)
+	case want > room && limit > 0:
+		lg.Warn("-max-conns lowered to fit the open file limit; raise the hard limit (ulimit -Hn) to hold more",
+			"maxConns", want, "fits", room, "openFileLimit", limit)
+		return room
+	}
+	return want
+}
+
+// drainStep is one part of a graceful shutdown: stop is given a context
+// that ends at the step's deadline; warn is logged when it cannot finish
+// by then.
+type drainStep struct {
+	stop func(context.Context) error
+	warn string
+}
+
+// drain runs the steps in order, each with its own deadline of timeout:
+// a client that holds its request to the end must not leave the next step
+// (running snapshots) an expired one.
+func drain(lg *slog.Logger, timeout time.Duration, steps ...drainStep) {
+	for _, s := range steps {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		if err := s.stop(ctx); err != nil {
+			lg.Warn(s.warn, "err", err)
+		}
+		cancel()
+	}
 }

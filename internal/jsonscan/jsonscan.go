@@ -10,13 +10,64 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
 // MaxDepth bounds nesting when skipping values, so hostile input cannot
 // exhaust the stack.
 const MaxDepth = 64
+
+// internedSet is a copy-on-write set of strings that documents repeat,
+// by length: a handful of names share a length, so finding one is a few
+// comparisons (cheaper than hashing it).
+type internedSet struct {
+	byLen [][]string
+}
+
+func (in *internedSet) find(b []byte) (string, bool) {
+	if len(b) >= len(in.byLen) {
+		return "", false
+	}
+	for _, s := range in.byLen[len(b)] {
+		if s == string(b) {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+var (
+	internMu sync.Mutex
+	interned atomic.Pointer[internedSet]
+)
+
+// Intern registers strings that the documents of a hot path repeat, such
+// as member names and type tags: String (and so Object's member names)
+// returns the registered copy of an equal string instead of allocating a
+// new one. Packages register their names once, in an init function.
+func Intern(names ...string) {
+	internMu.Lock()
+	defer internMu.Unlock()
+	var byLen [][]string
+	if old := interned.Load(); old != nil {
+		for _, l := range old.byLen {
+			byLen = append(byLen, slices.Clone(l))
+		}
+	}
+	for _, n := range names {
+		for len(byLen) <= len(n) {
+			byLen = append(byLen, nil)
+		}
+		if !slices.Contains(byLen[len(n)], n) {
+			byLen[len(n)] = append(byLen[len(n)], n)
+		}
+	}
+	interned.Store(&internedSet{byLen: byLen})
+}
 
 // SyntaxError reports malformed JSON at a byte offset.
 type SyntaxError struct {
@@ -113,14 +164,21 @@ func (s *Scanner) Object(member func(key string) error) error {
 	}
 }
 
-// String reads a string value.
+// String reads a string value (or member name). A string registered
+// with Intern is returned as the registered copy, without allocating.
 func (s *Scanner) String() (string, error) {
 	raw, plain, err := s.stringToken()
 	if err != nil {
 		return "", err
 	}
 	if plain {
-		return string(raw[1 : len(raw)-1]), nil
+		b := raw[1 : len(raw)-1]
+		if in := interned.Load(); in != nil {
+			if v, ok := in.find(b); ok {
+				return v, nil
+			}
+		}
+		return string(b), nil
 	}
 	var v string
 	if err := json.Unmarshal(raw, &v); err != nil {
@@ -138,13 +196,19 @@ func (s *Scanner) stringToken() (raw []byte, plain bool, err error) {
 	start := s.pos
 	s.pos++
 	plain = true
+	ascii := true
 	for s.pos < len(s.data) {
 		c := s.data[s.pos]
 		switch {
+		case c >= 0x20 && c != '"' && c != '\\':
+			// The common case first; only a string with bytes beyond
+			// ASCII needs its UTF-8 checked.
+			ascii = ascii && c < utf8.RuneSelf
+			s.pos++
 		case c == '"':
 			s.pos++
 			raw = s.data[start:s.pos]
-			if plain && !utf8.Valid(raw) {
+			if plain && !ascii && !utf8.Valid(raw) {
 				plain = false
 			}
 			return raw, plain, nil
@@ -169,10 +233,8 @@ func (s *Scanner) stringToken() (raw []byte, plain bool, err error) {
 			default:
 				return nil, false, s.errorf("bad escape")
 			}
-		case c < 0x20:
+		default: // c < 0x20
 			return nil, false, s.errorf("control character in string")
-		default:
-			s.pos++
 		}
 	}
 	return nil, false, s.errorf("unterminated string")

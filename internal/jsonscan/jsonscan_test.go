@@ -70,3 +70,30 @@ func depth(b []byte) int {
 	}
 	return m
 }
+
+func TestInternedStringsAllocateNothing(t *testing.T) {
+	Intern("type", "row", "SetCellValueAndFormat")
+	doc := []byte(`{"type":"SetCellValueAndFormat","row":"other"}`)
+	var keys, values []string
+	allocs := testing.AllocsPerRun(100, func() {
+		keys, values = keys[:0], values[:0]
+		s := Scanner{data: doc}
+		_ = s.Object(func(key string) error {
+			keys = append(keys, key)
+			if key == "type" {
+				v, err := s.String()
+				values = append(values, v)
+				return err
+			}
+			return s.Skip()
+		})
+	})
+	if allocs != 0 || len(keys) != 2 || keys[0] != "type" || keys[1] != "row" || values[0] != "SetCellValueAndFormat" {
+		t.Fatalf("%v allocations; keys %q values %q", allocs, keys, values)
+	}
+	// Strings that are not registered are still read, each its own copy.
+	got, err := New([]byte(`"rows"`)).String()
+	if err != nil || got != "rows" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}

@@ -16,6 +16,8 @@
 //     "Authorization: Bearer <token>" (401 Unauthorized). GET /healthz
 //     needs none: load balancers and orchestrators probe it without
 //     credentials, and it reveals nothing but "ok" or "unavailable".
+//     An address that fails too often is held back (401 with
+//     Retry-After, whatever it sends) for a while.
 //  3. Body size: a Content-Length over MaxBodyBytes is refused before the
 //     body is read (413 PayloadTooLarge), and a body of unknown length
 //     (chunked) is read up to MaxBodyBytes+1 bytes and refused when it
@@ -36,7 +38,10 @@
 //     that is neither a string of digits nor a JSON integer; omit it
 //     instead.
 //   - HEAD is served wherever GET is, without a body.
-//   - A blob path has at most MaxPathSegments names.
+//   - A blob path has at most MaxPathSegments names; a continuation
+//     token at most MaxContinuationBytes.
+//   - GET cells replies are bounded by MaxCellsReplyBytes (413).
+//   - Error messages are cut to 512 bytes.
 //   - Errors that none of the contract's types describe are reported as a
 //     503 StorageError with a generic message; the cause is logged. A
 //     panic (a bug) is recovered, logged and answered with a 500
@@ -45,7 +50,7 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -53,6 +58,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
 	"github.com/sheetlog/sheetlog/pkg/enginecache"
@@ -65,8 +71,14 @@ const (
 	MaxBodyBytes = 64 << 10
 	// MaxRangeCells is the most cells one GET cells may ask for.
 	MaxRangeCells = 10_000
+	// MaxCellsReplyBytes bounds the reply of one GET cells (8 MiB): a
+	// range whose cells take more is refused (413 PayloadTooLarge).
+	MaxCellsReplyBytes = 8 << 20
 	// MaxPathSegments is the most names in one blob path.
 	MaxPathSegments = 32
+	// MaxContinuationBytes bounds a listing's continuation token; every
+	// token a store issues is far shorter.
+	MaxContinuationBytes = 4096
 )
 
 // Config is what the handler is built from.
@@ -117,7 +129,9 @@ func New(cfg Config) (http.Handler, error) {
 		}
 	}
 	if cfg.Token != "" {
-		h.token = []byte("Bearer " + cfg.Token)
+		sum := sha256.Sum256([]byte("Bearer " + cfg.Token))
+		h.tokenSum = &sum
+		h.failures = newFailureLimiter()
 	}
 	return h, nil
 }
@@ -127,7 +141,10 @@ type handler struct {
 	log       *slog.Logger
 	origins   map[string]bool
 	anyOrigin bool
-	token     []byte
+	// tokenSum is the SHA-256 of the Authorization header a request
+	// must carry; nil when no token is configured.
+	tokenSum *[sha256.Size]byte
+	failures *failureLimiter
 }
 
 // request is the state of one request as it goes through the checks.
@@ -169,10 +186,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					newError(http.StatusInternalServerError, TypeInternal, "internal error").appendJSON(nil))
 			}
 		}
-		level := slog.LevelInfo
-		if rq.status >= 500 {
-			level = slog.LevelError
-		}
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("route", rq.pattern()),
@@ -180,13 +193,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Duration("duration", time.Since(start)),
 			slog.Int("bytes", rq.written),
 		}
+		if rq.clientGone() {
+			attrs = append(attrs, slog.Bool("clientGone", true))
+		}
 		if rq.sheet != "" {
 			attrs = append(attrs, slog.String("sheet", rq.sheet))
 		}
 		if rq.errType != "" {
 			attrs = append(attrs, slog.String("error", rq.errType))
 		}
-		h.log.LogAttrs(r.Context(), level, "request", attrs...)
+		h.log.LogAttrs(r.Context(), rq.logLevel(rq.status), "request", attrs...)
 	}()
 	h.serve(rq)
 }
@@ -228,15 +244,12 @@ func (h *handler) serve(rq *request) {
 		return
 	}
 
-	if h.token != nil && (path == "/v1" || strings.HasPrefix(path, "/v1/")) {
-		got := []byte(r.Header.Get("Authorization"))
-		// The scheme is case-insensitive (RFC 9110); the token is not.
-		if len(got) >= 7 && strings.EqualFold(string(got[:7]), "Bearer ") {
-			copy(got[:7], "Bearer ")
-		}
-		if subtle.ConstantTimeCompare(got, h.token) != 1 {
-			hdr.Set("WWW-Authenticate", `Bearer realm="sheetlog"`)
-			rq.fail(newError(http.StatusUnauthorized, TypeUnauthorized, "this API needs an Authorization: Bearer token"))
+	// The checks below run in the contract's order: authentication
+	// (401), authorization (403), body size (413), route (404) and
+	// method (405); validation (400) is each handler's first step.
+	if path == "/v1" || strings.HasPrefix(path, "/v1/") {
+		if err := h.authenticate(rq); err != nil {
+			rq.fail(err)
 			return
 		}
 	}
@@ -278,11 +291,32 @@ func tooLarge() *apiError {
 		"request bodies are limited to "+strconv.Itoa(MaxBodyBytes)+" bytes")
 }
 
+// truncate shortens s to at most n bytes, on a character boundary, so
+// that no reply or log line repeats a long input in full.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
 	return s[:n] + "..."
+}
+
+// clientGone reports whether the client hung up (or the server is
+// cutting the request at shutdown): whatever failed afterwards is not
+// the stores' fault.
+func (rq *request) clientGone() bool { return rq.r.Context().Err() != nil }
+
+// logLevel is the level of a reply's log records: ERROR only for what an
+// operator must look at, a 5xx (a store failing, a bug) sent to a client
+// that is still there. A missing blob, a refused request or a client that
+// went away is routine.
+func (rq *request) logLevel(status int) slog.Level {
+	if status >= 500 && !rq.clientGone() {
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 // writeJSON sends a JSON reply.

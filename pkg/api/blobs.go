@@ -84,6 +84,10 @@ func (h *handler) listBlobs(rq *request) {
 		rq.fail(err)
 		return
 	}
+	if len(q["continuation"]) > MaxContinuationBytes {
+		rq.fail(&errs.NoContinuationError{Message: fmt.Sprintf("a continuation token is at most %d characters", MaxContinuationBytes)})
+		return
+	}
 	dir, _, err := h.blobDir(rq, true)
 	if err != nil {
 		rq.fail(err)

@@ -108,11 +108,15 @@ func toAPIError(err error) *apiError {
 	return e
 }
 
+// maxMessageBytes bounds an error's message: messages quote the input
+// they refuse, and a reply must not repeat a huge input back.
+const maxMessageBytes = 512
+
 func (e *apiError) appendJSON(dst []byte) []byte {
 	dst = append(dst, `{"type":`...)
 	dst = cell.AppendString(dst, e.typ)
 	dst = append(dst, `,"message":`...)
-	dst = cell.AppendString(dst, e.message)
+	dst = cell.AppendString(dst, truncate(e.message, maxMessageBytes))
 	if e.nextSequenceID != nil {
 		dst = append(dst, `,"nextSequenceId":`...)
 		dst = appendID(dst, *e.nextSequenceID)
@@ -124,14 +128,23 @@ func (e *apiError) appendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
+// ValidationErrorBody is the JSON body of a 400 ValidationError saying
+// msg, for the replies a server makes outside the handler (to requests
+// net/http cannot frame), so that they read like the handler's own.
+func ValidationErrorBody(msg string) []byte {
+	return newError(http.StatusBadRequest, errs.TypeValidation, msg).appendJSON(nil)
+}
+
 // writeError sends err's reply and records it for the request log.
 func (rq *request) fail(err error) {
 	e := toAPIError(err)
 	rq.errType = e.typ
 	if e.cause != nil {
-		level := slog.LevelError
-		if errors.Is(e.cause, context.Canceled) {
-			level = slog.LevelInfo
+		level := rq.logLevel(e.status)
+		if level < slog.LevelError {
+			// A store's answer to the request (a missing blob) or a
+			// failure after the client left: worth a look when debugging.
+			level = slog.LevelDebug
 		}
 		rq.h.log.LogAttrs(rq.r.Context(), level, "store error", slog.String("route", rq.pattern()),
 			slog.String("sheet", rq.sheet), slog.Int("status", e.status), slog.Any("err", e.cause))

@@ -24,6 +24,9 @@ const token = "tok"
 // and a blob "dir/blob".
 func errorFixture(t *testing.T) *fixture {
 	f := newFixture(t, fixtureOptions{token: token, blobPage: 1, interval: 100})
+	// The table's requests all come from one address and many of them
+	// fail authentication on purpose.
+	f.h.(*handler).failures.burst = 1 << 30
 	for i := range 3 {
 		f.post("s1", fmt.Sprint(i), setCell(i, i, `"value":"v"`))
 	}

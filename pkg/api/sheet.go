@@ -1,7 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strconv"
 
@@ -58,7 +60,19 @@ func (h *handler) cells(rq *request) {
 		}
 		return int(int64(a.Col) - int64(b.Col))
 	})
-	b := make([]byte, 0, 96+len(v.Cells)*32)
+	// The reply is measured before it is built, so that a range of huge
+	// cells costs no more than its largest cell until it is refused.
+	var scratch []byte
+	size := 96
+	for _, c := range v.Cells {
+		scratch = appendCell(scratch[:0], c)
+		if size += len(scratch) + 1; size > MaxCellsReplyBytes {
+			rq.fail(newError(http.StatusRequestEntityTooLarge, TypePayloadTooLarge, fmt.Sprintf(
+				`the cells of "range" %s take more than %d bytes of JSON; ask for a smaller range`, r, MaxCellsReplyBytes)))
+			return
+		}
+	}
+	b := make([]byte, 0, size)
 	b = append(b, `{"endSequenceId":`...)
 	b = appendID(b, uint64(v.Next))
 	b = append(b, `,"rowCount":`...)
@@ -70,13 +84,18 @@ func (h *handler) cells(rq *request) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, '"')
-		b = a1.Append(b, c.Row, c.Col)
-		b = append(b, `":`...)
-		b = c.Cell.AppendJSON(b)
+		b = appendCell(b, c)
 	}
 	b = append(b, "}}"...)
 	rq.writeJSON(200, b)
+}
+
+// appendCell appends one member of the "cells" object: "A1":{...}.
+func appendCell(b []byte, c spreadsheet.PositionedCell) []byte {
+	b = append(b, '"')
+	b = a1.Append(b, c.Row, c.Col)
+	b = append(b, `":`...)
+	return c.Cell.AppendJSON(b)
 }
 
 // status serves GET /v1/sheets/{sheet}.
@@ -144,7 +163,7 @@ func (h *handler) health(rq *request) {
 			e.status, e.statusCode = 503, 503
 			e.message = "a backing store cannot be reached"
 			rq.errType = e.typ
-			h.log.LogAttrs(rq.ctx, slog.LevelError, "health check failed", slog.Any("err", err))
+			h.log.LogAttrs(rq.ctx, rq.logLevel(e.status), "health check failed", slog.Any("err", err))
 			rq.writeJSON(e.status, e.appendJSON(nil))
 			return
 		}

@@ -193,3 +193,27 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 	})
 }
+
+func TestMinusZeroIsZero(t *testing.T) {
+	negZero := math.Copysign(0, -1)
+	if got := string(AppendNumber(nil, negZero)); got != "0" {
+		t.Errorf("AppendNumber(-0) = %s, want 0", got)
+	}
+	if v := mustNum(negZero); math.Signbit(v.NumberVal()) {
+		t.Errorf("NumberValue(-0) keeps the sign")
+	}
+	e, err := DecodeEntry([]byte(`{"type":"SetCellValueAndFormat","row":0,"column":0,"value":-0.0}`), Strict)
+	if err != nil || math.Signbit(e.Value.NumberVal()) || string(e.AppendJSON(nil)) != `{"type":"SetCellValueAndFormat","row":0,"column":0,"value":0}` {
+		t.Errorf("decoded -0.0 as %v, %v", e, err)
+	}
+}
+
+func TestValidUTF8MatchesTheEncoding(t *testing.T) {
+	for _, s := range []string{"", "plain", "é😀", "a\xffb", "\xff\xfe", "\xe2\x82", "x\xc3"} {
+		c := Cell{Value: StringValue(s)}.WithFormat(s)
+		back, err := DecodeEntry(Entry{Cell: c}.AppendJSON(nil), Strict)
+		if err != nil || !back.Cell.Equal(c.ValidUTF8()) {
+			t.Errorf("%q: read back %v, ValidUTF8 gives %v (%v)", s, back.Cell, c.ValidUTF8(), err)
+		}
+	}
+}

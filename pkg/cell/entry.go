@@ -41,6 +41,13 @@ func (e Entry) Validate() error {
 	return nil
 }
 
+func init() {
+	// Replaying a log decodes these strings millions of times; interned,
+	// they cost no allocation.
+	jsonscan.Intern("type", "row", "column", "value", "format", "pending", "snapshot", "history", EntryType, "CellError")
+	jsonscan.Intern(ErrorCodes...)
+}
+
 // Mode selects how DecodeEntry treats members it does not know.
 type Mode uint8
 
@@ -192,7 +199,7 @@ func decodeValue(s *jsonscan.Scanner, mode Mode) (Value, error) {
 		if err != nil {
 			return Value{}, fmt.Errorf(`"value": %w`, err)
 		}
-		return Value{kind: Number, n: f}, nil
+		return numberValue(f), nil
 	case c == '{':
 		return decodeCellError(s, mode)
 	case c == 't' || c == 'f' || c == 'n':

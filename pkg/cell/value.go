@@ -80,12 +80,20 @@ func (v Value) NumberVal() float64 { return v.n }
 // StringVal is the string of a String value or the code of an Error.
 func (v Value) StringVal() string { return v.s }
 
-// NumberValue builds a number; NaN and infinities are not values.
+// NumberValue builds a number; NaN and infinities are not values. -0 is
+// 0: JSON readers and the TypeScript engine do not tell them apart.
 func NumberValue(f float64) (Value, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return Value{}, fmt.Errorf("cell numbers must be finite, got %v", f)
 	}
-	return Value{kind: Number, n: f}, nil
+	return numberValue(f), nil
+}
+
+func numberValue(f float64) Value {
+	if f == 0 {
+		f = 0 // -0 == 0, so this drops the sign
+	}
+	return Value{kind: Number, n: f}
 }
 
 // ErrorValue builds a cell error with one of ErrorCodes.
@@ -144,6 +152,35 @@ type Cell struct {
 // WithFormat returns c with format f.
 func (c Cell) WithFormat(f string) Cell { c.Format, c.HasFormat = f, true; return c }
 
+// ValidUTF8 returns c with the invalid UTF-8 of its string value and
+// format replaced as AppendString writes it (each invalid byte becomes
+// U+FFFD), so that a cell kept in memory equals the cell read back from
+// its JSON.
+func (c Cell) ValidUTF8() Cell {
+	if c.Value.kind == String {
+		c.Value.s = validUTF8(c.Value.s)
+	}
+	c.Format = validUTF8(c.Format)
+	return c
+}
+
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	b := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = utf8.AppendRune(b, utf8.RuneError)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return string(b)
+}
+
 // Empty reports whether the cell has neither a value nor a format.
 func (c Cell) Empty() bool { return c.Value.kind == Absent && !c.HasFormat }
 
@@ -185,8 +222,16 @@ func (c Cell) appendMembers(dst []byte, comma bool) []byte {
 
 // AppendNumber appends f as JSON the way JavaScript prints numbers, so
 // both engines write the same bytes: plain decimal, with an exponent only
-// below 1e-6 or from 1e21.
+// below 1e-6 or from 1e21, and -0 as 0.
 func AppendNumber(dst []byte, f float64) []byte {
+	if f == 0 {
+		return append(dst, '0')
+	}
+	// Whole numbers below 2^53 print as integers; most cells hold one,
+	// and integer formatting is several times cheaper.
+	if i := int64(f); float64(i) == f && i > -1<<53 && i < 1<<53 {
+		return strconv.AppendInt(dst, i, 10)
+	}
 	format := byte('f')
 	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
 		format = 'e'

@@ -11,14 +11,17 @@
 //
 // # Measuring memory
 //
-// An engine's footprint grows when it loads its sheet, which happens
-// inside the calls made on it, not when the cache hands it out. So the
-// cache measures an engine after each use through Do, and again whenever
-// it hands out an engine it already holds (which covers engines used
-// through Get, such as by spreadsheet.WorkflowHandler), and evicts then.
-// Footprint never waits for the engine, so measuring is cheap.
+// An engine's footprint changes inside the calls made on it (loading its
+// sheet, appending, catching up, building a snapshot), whichever way the
+// caller got it: through Do, or through Get as the worker pool does with
+// spreadsheet.WorkflowHandler. So the cache does not wait for the engine
+// to come back: it registers with spreadsheet.Engine.OnFootprint, the
+// engine reports its footprint after every change, and the cache evicts
+// then. An engine larger than MaxBytes on its own is dropped as soon as
+// nobody uses it through Do.
 //
-// Eviction only drops the cache's reference. A caller still holding an
+// Eviction only drops the cache's reference and closes the engine's
+// background work (spreadsheet.Engine.Close). A caller still holding an
 // evicted engine finishes its call normally; the next request builds a
 // fresh engine from the stores, which are the source of truth. Engines in
 // use by Do are not evicted while in use.
@@ -49,11 +52,12 @@ type Options struct {
 	// MaxEngines is the most engines kept.
 	MaxEngines int
 	// MaxBytes bounds the sum of the engines' footprints, as last
-	// measured. An engine larger than MaxBytes on its own is dropped
-	// after each use.
+	// reported. An engine larger than MaxBytes on its own is dropped
+	// once nobody uses it through Do.
 	MaxBytes int
 	// OnEvict, when set, is called (without the cache's lock held) for
-	// every engine the cache drops to stay within its bounds.
+	// every engine the cache drops to stay within its bounds, after the
+	// engine is closed.
 	OnEvict func(sheet string, e *spreadsheet.Engine)
 }
 
@@ -74,7 +78,10 @@ type Cache struct {
 	entries map[string]*entry
 	lru     *list.List // of *entry, most recently used first; ready entries only
 	bytes   int
-	stats   Stats
+	// oversized is the part of bytes held by engines that alone exceed
+	// MaxBytes.
+	oversized int
+	stats     Stats
 }
 
 type entry struct {
@@ -138,12 +145,7 @@ func (c *Cache) acquire(ctx context.Context, sheet string, pin bool) (*entry, er
 			if pin {
 				e.pins++
 			}
-			// The size as of the engine's last use, which may have been
-			// through Get.
-			c.resizeLocked(e, e.engine.Footprint())
-			evicted := c.evictLocked()
 			c.mu.Unlock()
-			c.notify(evicted)
 			return e, nil
 		default:
 		}
@@ -202,6 +204,8 @@ func (c *Cache) create(e *entry) {
 			delete(c.entries, e.sheet)
 		} else {
 			e.elem = c.lru.PushFront(e)
+			e.engine.OnFootprint(func(size int) { c.resized(e, size) })
+			c.resizeLocked(e, e.engine.Footprint())
 			evicted = c.evictLocked()
 		}
 		close(e.ready)
@@ -220,39 +224,64 @@ func (c *Cache) unpin(e *entry) {
 	c.notify(evicted)
 }
 
-// release measures e after a use and evicts as needed.
+// release unpins e after a use and evicts as needed.
 func (c *Cache) release(e *entry) {
-	size := e.engine.Footprint()
 	c.mu.Lock()
 	e.pins--
-	var evicted []*entry
-	if e.elem != nil { // still cached
-		c.resizeLocked(e, size)
-		if size > c.opts.MaxBytes && e.pins == 0 {
-			// It cannot fit however many others go: drop it alone.
-			c.removeLocked(e)
-			c.stats.Evictions++
-			evicted = append(evicted, e)
-		}
-	}
+	evicted := c.dropOversizedLocked(e)
 	evicted = append(evicted, c.evictLocked()...)
 	c.mu.Unlock()
 	c.notify(evicted)
 }
 
+// resized records the footprint an engine reported after a change and
+// evicts as needed. Evicted engines report too (their callers may still
+// be using them); they no longer count.
+func (c *Cache) resized(e *entry, size int) {
+	c.mu.Lock()
+	c.resizeLocked(e, size)
+	evicted := c.dropOversizedLocked(e)
+	evicted = append(evicted, c.evictLocked()...)
+	c.mu.Unlock()
+	c.notify(evicted)
+}
+
+// dropOversizedLocked drops e alone if it cannot fit however many others
+// go, once nobody uses it through Do.
+func (c *Cache) dropOversizedLocked(e *entry) []*entry {
+	if e.elem == nil || e.size <= c.opts.MaxBytes || e.pins > 0 {
+		return nil
+	}
+	c.removeLocked(e)
+	c.stats.Evictions++
+	return []*entry{e}
+}
+
 func (c *Cache) resizeLocked(e *entry, size int) {
 	if e.elem != nil {
 		c.bytes += size - e.size
+		c.oversized += c.over(size) - c.over(e.size)
 		e.size = size
 	}
 }
 
+// over is the part of size that counts as oversized: all of it when one
+// engine alone exceeds MaxBytes.
+func (c *Cache) over(size int) int {
+	if size > c.opts.MaxBytes {
+		return size
+	}
+	return 0
+}
+
 // evictLocked drops least recently used, unpinned engines until the cache
-// is within its bounds (or only pinned engines remain).
+// is within its bounds (or only pinned engines remain). Engines too big
+// to fit on their own go when they are released, so they do not push the
+// others out meanwhile.
 func (c *Cache) evictLocked() []*entry {
 	var evicted []*entry
 	el := c.lru.Back()
-	for el != nil && (c.lru.Len() > c.opts.MaxEngines || c.bytes > c.opts.MaxBytes) {
+	for el != nil && (c.lru.Len() > c.opts.MaxEngines || c.bytes-c.oversized > c.opts.MaxBytes) {
 		prev := el.Prev()
 		e := el.Value.(*entry)
 		if e.pins == 0 {
@@ -269,6 +298,7 @@ func (c *Cache) removeLocked(e *entry) {
 	c.lru.Remove(e.elem)
 	e.elem = nil
 	c.bytes -= e.size
+	c.oversized -= c.over(e.size)
 	e.size = 0
 	if c.entries[e.sheet] == e {
 		delete(c.entries, e.sheet)
@@ -276,22 +306,26 @@ func (c *Cache) removeLocked(e *entry) {
 }
 
 func (c *Cache) notify(evicted []*entry) {
-	if c.opts.OnEvict == nil {
-		return
-	}
 	for _, e := range evicted {
-		c.opts.OnEvict(e.sheet, e.engine)
+		e.engine.Close()
+		if c.opts.OnEvict != nil {
+			c.opts.OnEvict(e.sheet, e.engine)
+		}
 	}
 }
 
-// Remove drops the engine of sheet, if cached; callers that hold it keep
-// using it. A creation in progress is not affected.
+// Remove drops the engine of sheet, if cached, and closes it; callers
+// that hold it keep using it. A creation in progress is not affected.
 func (c *Cache) Remove(sheet string) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.entries[sheet]; ok && e.elem != nil {
-		c.removeLocked(e)
+	e, ok := c.entries[sheet]
+	if !ok || e.elem == nil {
+		c.mu.Unlock()
+		return
 	}
+	c.removeLocked(e)
+	c.mu.Unlock()
+	e.engine.Close()
 }
 
 // Len is the number of engines cached.
@@ -301,7 +335,7 @@ func (c *Cache) Len() int {
 	return c.lru.Len()
 }
 
-// Bytes is the sum of the cached engines' footprints as last measured.
+// Bytes is the sum of the cached engines' footprints as last reported.
 func (c *Cache) Bytes() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sheetlog/sheetlog/internal/heaptest"
 	"github.com/sheetlog/sheetlog/pkg/a1"
 	blobmem "github.com/sheetlog/sheetlog/pkg/blobstore/memory"
 	"github.com/sheetlog/sheetlog/pkg/cell"
@@ -268,20 +271,18 @@ func TestEvictionByMemory(t *testing.T) {
 	if c.Bytes() != 2*one {
 		t.Fatalf("Bytes = %d, want %d", c.Bytes(), 2*one)
 	}
-	// An engine that is not loaded yet costs nothing.
+	// An engine that is not loaded yet costs only its own struct.
 	d, err := c.Get(ctx, "d")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Len() != 3 || c.Bytes() != 2*one {
+	idle, _ := s.factory("d")
+	if c.Len() != 3 || c.Bytes() != 2*one+idle.Footprint() {
 		t.Fatalf("after Get d: Len %d Bytes %d", c.Len(), c.Bytes())
 	}
-	// Used outside Do, it is measured when it is handed out again, and
-	// b goes.
+	// Used outside Do, as the worker pool does, it is measured as soon
+	// as it loads, and b goes at once.
 	if err := load(d); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Get(ctx, "d"); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"d", "c"}; !slices.Equal(c.Sheets(), want) || c.Bytes() != 2*one {
@@ -402,5 +403,64 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if sum < c.Bytes() {
 		t.Fatalf("accounted %d bytes, engines hold %d", c.Bytes(), sum)
+	}
+}
+
+// TestReportedBytesMatchTheHeap: engines used through Get alone (as the
+// worker pool uses them) and through Do are measured as they load, and
+// the cache's Bytes stays within 25 % of the heap they really hold, for
+// small numbers, long strings and long formats.
+func TestReportedBytesMatchTheHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates tens of megabytes")
+	}
+	long := strings.Repeat("f", 30_000)
+	for _, tc := range []struct {
+		name  string
+		cells int
+		cell  func(i int) cell.Cell
+	}{
+		{"small numbers", 4000, func(i int) cell.Cell { v, _ := cell.NumberValue(float64(i)); return cell.Cell{Value: v} }},
+		{"long strings", 40, func(i int) cell.Cell { return cell.Cell{Value: cell.StringValue(long)} }},
+		{"long formats", 40, func(i int) cell.Cell { return cell.Cell{}.WithFormat(long) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := newStores()
+			const sheets = 20
+			for sh := range sheets {
+				log, _ := s.logs.Log(fmt.Sprint("s", sh))
+				for i := range tc.cells {
+					e := cell.Entry{Row: uint32(i / 10), Column: uint32(i % 10), Cell: tc.cell(i)}
+					if _, err := log.AddEntry(ctx, eventlog.SequenceID(i), eventlog.Entry{Body: e.AppendJSON(nil)}, nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			c := enginecache.New(s.factory, enginecache.Options{MaxEngines: 100, MaxBytes: 1 << 30})
+			before := heaptest.Live()
+			for sh := range sheets {
+				sheet := fmt.Sprint("s", sh)
+				if sh%2 == 0 {
+					// The worker pool's path: Get, then use the engine.
+					e, err := c.Get(ctx, sheet)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := load(e); err != nil {
+						t.Fatal(err)
+					}
+				} else if err := c.Do(ctx, sheet, load); err != nil {
+					t.Fatal(err)
+				}
+			}
+			grew := heaptest.Live() - before
+			got := int64(c.Bytes())
+			runtime.KeepAlive(c)
+			t.Logf("cache reports %d bytes, the heap grew %d bytes (%.0f%%)", got, grew, 100*float64(got)/float64(grew))
+			if got < grew*3/4 || got > grew*5/4 {
+				t.Fatalf("cache reports %d bytes for %d loaded sheets, but the heap grew %d bytes", got, sheets, grew)
+			}
+		})
 	}
 }

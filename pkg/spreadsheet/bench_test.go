@@ -3,6 +3,7 @@ package spreadsheet
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/sheetlog/sheetlog/pkg/a1"
@@ -36,20 +37,26 @@ func anchorWrite(b *testing.B, rows, cols int) *rig {
 	return r
 }
 
-// BenchmarkAnchorWrite reports, besides ns/op, the snapshots completed and
-// the tiles encoded and copied per op.
+// BenchmarkAnchorWrite reports, besides ns/op, the allocations per
+// written cell (everything the op allocates, the memory log and blob store
+// included, divided by the cells written), the snapshots completed and the
+// tiles encoded and copied per op.
 func BenchmarkAnchorWrite(b *testing.B) {
 	for _, s := range anchorShapes {
 		b.Run(fmt.Sprintf("cells=%d", s.cells), func(b *testing.B) {
 			b.ReportAllocs()
 			var snaps, enc, cp int64
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
 			for b.Loop() {
 				r := anchorWrite(b, s.rows, s.cols)
 				st := r.worker.Stats()
-				snaps += st.SnapshotsWritten.Load()
-				enc += st.TilesEncoded.Load()
-				cp += st.TilesCopied.Load()
+				snaps += st.SnapshotsWritten
+				enc += st.TilesEncoded
+				cp += st.TilesCopied
 			}
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*s.cells), "allocs/cell")
 			b.ReportMetric(float64(snaps)/float64(b.N), "snapshots/op")
 			b.ReportMetric(float64(enc)/float64(b.N), "tilesEncoded/op")
 			b.ReportMetric(float64(cp)/float64(b.N), "tilesCopied/op")

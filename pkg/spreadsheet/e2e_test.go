@@ -50,9 +50,9 @@ func TestInProcessEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if third.Stats().SnapshotsLoaded.Load() != 1 || third.Stats().EntriesReplayed.Load() != 100 {
+	if third.Stats().SnapshotsLoaded != 1 || third.Stats().EntriesReplayed != 100 {
 		t.Errorf("third engine loaded %d snapshots and replayed %d entries; want 1 and 100",
-			third.Stats().SnapshotsLoaded.Load(), third.Stats().EntriesReplayed.Load())
+			third.Stats().SnapshotsLoaded, third.Stats().EntriesReplayed)
 	}
 	if len(v.Cells) != len(m) {
 		t.Errorf("third engine sees %d cells, want %d", len(v.Cells), len(m))

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,6 +135,11 @@ type blockingHost struct {
 }
 
 func (h *blockingHost) Outstanding(string) bool { return true }
+func (h *blockingHost) count() []workers.Message {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]workers.Message(nil), h.posted...)
+}
 func (h *blockingHost) PostMessage(_ context.Context, m workers.Message) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -143,42 +150,49 @@ func (h *blockingHost) PostMessage(_ context.Context, m workers.Message) error {
 func TestNoSecondRequestWhilePending(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, Options{SnapshotInterval: 10})
-	now := r.hostE.opts.Now()
-	clock := now
 	bh := &blockingHost{}
-	e, err := New("s1", r.log, r.root, bh, Options{SnapshotInterval: 10, Now: func() time.Time { return clock }})
+	const resendAfter = 50 * time.Millisecond
+	e, err := New("s1", r.log, r.root, bh, Options{SnapshotInterval: 10, ResendAfter: resendAfter})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer e.Close()
 	for i := range 35 {
 		if _, err := e.SetCell(ctx, uint32(i), 0, cell.Cell{Value: num(1)}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// One request, at 10; the timer may have posted it again already on a
+	// slow machine, but never another.
 	_, pending := snapshots(t, r.log)
-	if fmt.Sprint(pending) != "[10]" || len(bh.posted) != 1 {
-		t.Fatalf("pending %v, posted %v", pending, bh.posted)
+	if fmt.Sprint(pending) != "[10]" || len(bh.count()) == 0 {
+		t.Fatalf("pending %v, posted %v", pending, bh.count())
 	}
-	// Long after, the host re-sends the same request instead of a new one.
-	clock = clock.Add(DefaultResendAfter + time.Second)
-	if _, err := e.SetCell(ctx, 40, 0, cell.Cell{Value: num(1)}); err != nil {
-		t.Fatal(err)
+	// Left pending, the same request is posted again, not a new one.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(bh.count()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pending request was not re-sent")
+		}
+		time.Sleep(resendAfter / 5)
 	}
-	if len(bh.posted) != 2 || bh.posted[1].(workers.PendingWorkflowMessage).SequenceID != 10 {
-		t.Fatalf("posted %v", bh.posted)
+	for _, m := range bh.count() {
+		if m.(workers.PendingWorkflowMessage).SequenceID != 10 {
+			t.Fatalf("posted %v", bh.count())
+		}
 	}
-	// Once it completes, the next append after N more entries requests again.
+	// Once it completes, the engine learns of it from the log's reply to
+	// its next append...
 	if err := r.worker.RunSnapshot(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
-	// This host never says it is idle, so the engine learns of the
-	// completion from the log's reply to its next append...
-	res, err := e.Append(ctx, 36, cell.Entry{Row: 1, Column: 1, Cell: cell.Cell{Value: num(1)}}, eventlog.Known(0))
+	res, err := e.Append(ctx, 35, cell.Entry{Row: 1, Column: 1, Cell: cell.Cell{Value: num(1)}}, eventlog.Known(0))
 	if err != nil || res.LastSnapshot == nil || res.LastSnapshot.SequenceID != 10 || res.SnapshotRequested {
 		t.Fatalf("after completion: %+v, %v", res, err)
 	}
-	// ...and requests the next snapshot on the one after.
-	res, err = e.Append(ctx, 37, cell.Entry{Row: 1, Column: 1, Cell: cell.Cell{Value: num(1)}}, eventlog.Known(10))
+	// ...and, N entries past it already, requests the next on the one
+	// after.
+	res, err = e.Append(ctx, 36, cell.Entry{Row: 1, Column: 1, Cell: cell.Cell{Value: num(1)}}, eventlog.Known(10))
 	if err != nil || res.LastSnapshot != nil || !res.SnapshotRequested {
 		t.Fatalf("next request: %+v, %v", res, err)
 	}
@@ -206,8 +220,8 @@ func TestFarCellCostsOneTile(t *testing.T) {
 	jsonEqual(t, "tile", tileBlob, []byte(`{"AU47":{"value":"far"}}`))
 	f := r.fresh(t)
 	c, err := f.Cell(ctx, far, far)
-	if err != nil || !c.Equal(cell.Cell{Value: cell.StringValue("far")}) || f.Stats().SnapshotsLoaded.Load() != 1 {
-		t.Fatalf("fresh engine: %v, %v, loaded %d", c, err, f.Stats().SnapshotsLoaded.Load())
+	if err != nil || !c.Equal(cell.Cell{Value: cell.StringValue("far")}) || f.Stats().SnapshotsLoaded != 1 {
+		t.Fatalf("fresh engine: %v, %v, loaded %d", c, err, f.Stats().SnapshotsLoaded)
 	}
 }
 
@@ -229,8 +243,8 @@ func TestIncrementalSnapshotCopiesUntouchedTiles(t *testing.T) {
 	set(5000, 0, 0) // entry 10, requests the first snapshot
 	r.wait(t)
 	st := r.worker.Stats()
-	if st.TilesEncoded.Load() != 10 || st.TilesCopied.Load() != 0 {
-		t.Fatalf("first snapshot encoded %d copied %d", st.TilesEncoded.Load(), st.TilesCopied.Load())
+	if st.TilesEncoded != 10 || st.TilesCopied != 0 {
+		t.Fatalf("first snapshot encoded %d copied %d", st.TilesEncoded, st.TilesCopied)
 	}
 	// Entries 11..19 touch only tile 0-0 (and entry 10 added tile 5000-0).
 	for i := range 9 {
@@ -238,7 +252,8 @@ func TestIncrementalSnapshotCopiesUntouchedTiles(t *testing.T) {
 	}
 	set(7, 7, 7) // entry 20 requests snapshot 20
 	r.wait(t)
-	if e, c := st.TilesEncoded.Load()-10, st.TilesCopied.Load(); e != 2 || c != 9 {
+	st = r.worker.Stats()
+	if e, c := st.TilesEncoded-10, st.TilesCopied; e != 2 || c != 9 {
 		t.Fatalf("second snapshot encoded %d tiles and copied %d; want 2 and 9", e, c)
 	}
 	for i := 1; i < 10; i++ {
@@ -283,7 +298,7 @@ func TestWorkflowIdempotent(t *testing.T) {
 	if err := r.worker.RunSnapshot(ctx, 20); err != nil {
 		t.Fatal(err)
 	}
-	if n := r.worker.Stats().SnapshotsWritten.Load() + other.Stats().SnapshotsWritten.Load(); n != 1 {
+	if n := r.worker.Stats().SnapshotsWritten + other.Stats().SnapshotsWritten; n != 1 {
 		t.Errorf("%d completions applied, want 1", n)
 	}
 	after := walk(t, r.root, "")
@@ -345,4 +360,203 @@ func TestReadsTypeScriptSnapshots(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) || v.RowCount != 150 || v.ColCount != 3 {
 		t.Fatalf("got %v rows %d cols %d", got, v.RowCount, v.ColCount)
 	}
+}
+
+// TestInvalidUTF8IsStoredAsTheLogHoldsIt: the host's view, the log and a
+// reloaded engine agree on a string that is not valid UTF-8.
+func TestInvalidUTF8IsStoredAsTheLogHoldsIt(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, Options{})
+	bad := cell.Cell{Value: cell.StringValue("a\xffb\xfe\xfd")}.WithFormat("0\xc3")
+	want := cell.Cell{Value: cell.StringValue("a\uFFFDb\uFFFD\uFFFD")}.WithFormat("0\uFFFD")
+	if _, err := r.hostE.SetCell(ctx, 0, 0, bad); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.hostE.Append(ctx, 1, cell.Entry{Row: 1, Column: 0, Cell: bad}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f := r.fresh(t)
+	for row := range uint32(2) {
+		host, _ := r.hostE.Cell(ctx, row, 0)
+		reloaded, err := f.Cell(ctx, row, 0)
+		if err != nil || !host.Equal(want) || !reloaded.Equal(want) {
+			t.Errorf("row %d: host %q, reloaded %q (%v); want both %q", row, host, reloaded, err, want)
+		}
+	}
+}
+
+// TestRangeAtTheLastTile: with 1x1 tiles the last row and column are tile
+// keys at the uint32 maximum; walking them must end.
+func TestRangeAtTheLastTile(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, Options{TileWidth: 1, TileHeight: 1})
+	if _, err := r.hostE.SetCell(ctx, cell.MaxCoord, cell.MaxCoord, cell.Cell{Value: num(1)}); err != nil {
+		t.Fatal(err)
+	}
+	const last = math.MaxUint32
+	for _, rg := range []a1.Range{
+		{Row0: cell.MaxCoord, Col0: cell.MaxCoord, Row1: last, Col1: last},
+		{Row0: last, Col0: 0, Row1: last, Col1: 0},
+		{Row0: 0, Col0: last, Row1: 0, Col1: last},
+		{Row0: last, Col0: last, Row1: last, Col1: last},
+	} {
+		done := make(chan View, 1)
+		go func() {
+			v, err := r.hostE.Range(ctx, rg)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- v
+		}()
+		select {
+		case v := <-done:
+			if want := rg.Row0 <= cell.MaxCoord && rg.Col0 <= cell.MaxCoord; (len(v.Cells) == 1) != want {
+				t.Errorf("Range(%v) found %d cells", rg, len(v.Cells))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Range(%v) does not return", rg)
+		}
+	}
+}
+
+// TestMinusZeroIsWrittenAsZero, as the TypeScript engine writes it, in
+// the log entry and in the snapshot.
+func TestMinusZeroIsWrittenAsZero(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, Options{SnapshotInterval: 1})
+	negZero := math.Copysign(0, -1)
+	if _, err := r.hostE.SetCell(ctx, 0, 0, cell.Cell{Value: num(negZero)}); err != nil {
+		t.Fatal(err)
+	}
+	// An entry written by someone else with -0 reads as 0 as well.
+	if _, err := r.log.AddEntry(ctx, 1, eventlog.Entry{Body: []byte(`{"type":"SetCellValueAndFormat","row":0,"column":1,"value":-0}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.hostE.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.hostE.SetCell(ctx, 5, 5, cell.Cell{}); err != nil { // requests a snapshot of both
+		t.Fatal(err)
+	}
+	r.wait(t)
+	page, err := r.log.Query(ctx, eventlog.FromID(0), eventlog.ToID(1), nil)
+	if err != nil || string(page.Entries[0].Body) != `{"type":"SetCellValueAndFormat","row":0,"column":0,"value":0}` {
+		t.Fatalf("log entry %s, %v", page.Entries[0].Body, err)
+	}
+	tile, err := readPath(ctx, r.root, "2/tiles/0-0-100-100")
+	if err != nil || string(tile) != `{"A1":{"value":0},"B1":{"value":0}}` {
+		t.Fatalf("tile %s, %v", tile, err)
+	}
+	c, _ := r.hostE.Cell(ctx, 0, 1)
+	if math.Signbit(c.Value.NumberVal()) {
+		t.Errorf("the host holds -0")
+	}
+}
+
+// losingHost is a PostMessageWorkerHost whose worker drops the first
+// messages it is given, as a crashed worker would.
+type losingHost struct {
+	mu     sync.Mutex
+	lose   int
+	posted int
+	run    func(workers.PendingWorkflowMessage)
+}
+
+func (h *losingHost) Outstanding(string) bool { return false }
+func (h *losingHost) PostMessage(_ context.Context, m workers.Message) error {
+	h.mu.Lock()
+	h.posted++
+	lost := h.posted <= h.lose
+	h.mu.Unlock()
+	if !lost {
+		go h.run(m.(workers.PendingWorkflowMessage))
+	}
+	return nil
+}
+
+// TestIdleSheetsLostRequestIsResent: a request whose message is lost is
+// posted again by the host after ResendAfter even if nobody appends again,
+// with this engine's hosts and with the reference host.
+func TestIdleSheetsLostRequestIsResent(t *testing.T) {
+	ctx := context.Background()
+	const resendAfter = 20 * time.Millisecond
+	waitDone := func(t *testing.T, r *rig) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			done, pending := snapshots(t, r.log)
+			if fmt.Sprint(done) == "[3]" && len(pending) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the lost request was not re-sent: done %v pending %v", done, pending)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// writeFour appends four cells through a host engine on host: the
+	// fourth requests a snapshot.
+	writeFour := func(t *testing.T, r *rig, host workers.WorkerHost) *Engine {
+		e, err := New("s1", r.log, r.root, host, r.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.Close)
+		for i := range 4 {
+			if _, err := e.SetCell(ctx, uint32(i), 0, cell.Cell{Value: num(1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return e
+	}
+	t.Run("PostMessageWorkerHost", func(t *testing.T) {
+		r := newRig(t, Options{SnapshotInterval: 3, ResendAfter: resendAfter})
+		h := &losingHost{lose: 2, run: func(m workers.PendingWorkflowMessage) {
+			if err := r.worker.RunSnapshot(ctx, m.SequenceID); err != nil {
+				t.Error(err)
+			}
+		}}
+		e := writeFour(t, r, h)
+		waitDone(t, r)
+		if st := e.Stats(); st.WorkflowsReposted < 2 {
+			t.Errorf("re-posted %d times, want at least 2", st.WorkflowsReposted)
+		}
+	})
+	t.Run("SimpleWorkerHost", func(t *testing.T) {
+		// The reference host drops a message whose handler fails.
+		r := newRig(t, Options{SnapshotInterval: 3, ResendAfter: resendAfter})
+		host, w := workers.NewSimple()
+		defer host.Close()
+		var failed atomic.Bool
+		w.SetHandler(func(ctx context.Context, m workers.Message) error {
+			if failed.CompareAndSwap(false, true) {
+				return errors.New("the worker crashed")
+			}
+			return WorkflowHandler(func(context.Context, string) (*Engine, error) { return r.worker, nil })(ctx, m)
+		})
+		writeFour(t, r, host)
+		waitDone(t, r)
+		if len(host.Errors()) != 1 {
+			t.Errorf("handler errors %v", host.Errors())
+		}
+	})
+	t.Run("FoundAtLoad", func(t *testing.T) {
+		// A request left pending by a process that died is re-sent by the
+		// next host engine that loads the sheet.
+		r := newRig(t, Options{SnapshotInterval: 3, ResendAfter: resendAfter})
+		for i := range 4 {
+			body := fmt.Appendf(nil, `{"type":"SetCellValueAndFormat","row":%d,"column":0,"value":1}`, i)
+			ent := eventlog.Entry{Body: body}
+			if i == 3 {
+				ent.Pending = eventlog.WorkflowSnapshot
+			}
+			if _, err := r.log.AddEntry(ctx, eventlog.SequenceID(i), ent, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.hostE.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitDone(t, r)
+	})
 }

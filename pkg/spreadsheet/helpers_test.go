@@ -2,6 +2,7 @@ package spreadsheet
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func newRig(t testing.TB, opts Options) *rig {
 		t.Fatal(err)
 	}
 	r := newRigOn(t, log, root, opts)
-	t.Cleanup(r.host.Close)
+	t.Cleanup(r.close)
 	return r
 }
 
@@ -57,6 +58,13 @@ func newRigOn(t tb, log eventlog.EventLog, root blobstore.BlobDir, opts Options)
 	}
 	w.SetHandler(WorkflowHandler(func(context.Context, string) (*Engine, error) { return r.worker, nil }))
 	return r
+}
+
+// close stops the rig's host and its engines' timers.
+func (r *rig) close() {
+	r.host.Close()
+	r.hostE.Close()
+	r.worker.Close()
 }
 
 // fresh returns a new engine over the rig's stores, as a restarted
@@ -94,14 +102,11 @@ func num(f float64) cell.Value {
 // those still pending.
 func snapshots(t tb, log eventlog.EventLog) (done, pending []eventlog.SequenceID) {
 	t.Helper()
-	from := eventlog.FromStart
-	for {
-		page, err := log.Query(context.Background(), from, eventlog.ToEnd, nil)
+	for page, err := range eventlog.Pages(context.Background(), log, eventlog.FromStart, eventlog.ToEnd, nil) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, e := range page.Entries {
-			id := page.Start + eventlog.SequenceID(i)
+		for id, e := range page.All() {
 			if e.Snapshot != "" {
 				done = append(done, id)
 			}
@@ -109,9 +114,29 @@ func snapshots(t tb, log eventlog.EventLog) (done, pending []eventlog.SequenceID
 				pending = append(pending, id)
 			}
 		}
-		if page.Complete {
-			return done, pending
-		}
-		from = eventlog.FromID(page.End)
 	}
+	return done, pending
+}
+
+// readDir reads every blob of the directory at the "/"-separated path
+// under root.
+func readDir(ctx context.Context, root blobstore.BlobDir, path string) (map[string][]byte, error) {
+	dir := root
+	for _, name := range strings.Split(path, "/") {
+		var err error
+		if dir, err = dir.GetDir(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	names, err := listBlobs(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for _, n := range names {
+		if out[n], err = dir.ReadBlob(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -2,7 +2,10 @@ package spreadsheet
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"maps"
+	"math"
 	"strconv"
 	"testing"
 
@@ -65,21 +68,69 @@ func genCell(t *rapid.T) cell.Cell {
 	return c
 }
 
-// checkAgainst compares every cell of the model, and every cell of a
-// small window around the origin, with a read function.
-func checkAgainst(t *rapid.T, what string, m *model, rows, cols uint64, get func(row, col uint32) cell.Cell) {
-	if rows != m.rows || cols != m.cols {
-		t.Fatalf("%s: counts %d x %d, model %d x %d", what, rows, cols, m.rows, m.cols)
+// checkGrid compares a whole grid with the model: the counts, the number
+// of non-empty cells, and every cell both ways (a cell the model lacks is
+// as wrong as one it has with another value). No tile is empty.
+func checkGrid(t tb, what string, m *model, g *grid) {
+	t.Helper()
+	if g.rowCount != m.rows || g.colCount != m.cols {
+		t.Fatalf("%s: counts %d x %d, model %d x %d", what, g.rowCount, g.colCount, m.rows, m.cols)
 	}
+	got := map[coord]cell.Cell{}
+	g.each(a1.Range{Row0: 0, Col0: 0, Row1: math.MaxUint32, Col1: math.MaxUint32}, func(row, col uint32, c cell.Cell) {
+		if _, dup := got[coord{row, col}]; dup {
+			t.Fatalf("%s: %s listed twice", what, a1.Ref(row, col))
+		}
+		got[coord{row, col}] = c
+	})
 	for k, want := range m.cells {
-		if got := get(k.row, k.col); !got.Equal(want) {
-			t.Fatalf("%s: %s = %v, model %v", what, a1.Ref(k.row, k.col), got, want)
+		if c, ok := got[k]; !ok || !c.Equal(want) {
+			t.Fatalf("%s: %s = %v, model %v", what, a1.Ref(k.row, k.col), c, want)
 		}
 	}
-	for r := uint32(0); r < 14; r++ {
-		for c := uint32(0); c < 14; c++ {
-			if _, ok := m.cells[coord{r, c}]; !ok && !get(r, c).Empty() {
-				t.Fatalf("%s: %s = %v, model has it empty", what, a1.Ref(r, c), get(r, c))
+	for k, c := range got {
+		if _, ok := m.cells[k]; !ok {
+			t.Fatalf("%s: %s = %v, model has it empty", what, a1.Ref(k.row, k.col), c)
+		}
+	}
+	if g.cells != len(m.cells) || len(got) != len(m.cells) {
+		t.Fatalf("%s: %d cells counted, %d listed, model %d", what, g.cells, len(got), len(m.cells))
+	}
+	for k, tl := range g.tiles {
+		if len(tl.rows) == 0 {
+			t.Fatalf("%s: tile %v is empty", what, k)
+		}
+	}
+}
+
+// checkSnapshotBlobs checks the snapshot at id holds exactly the
+// non-empty cells of the model, in tiles that each hold at least one,
+// with no entry for an empty cell.
+func checkSnapshotBlobs(t tb, ctx context.Context, e *Engine, id eventlog.SequenceID, m *model) {
+	t.Helper()
+	g := newGrid(uint32(e.opts.TileWidth), uint32(e.opts.TileHeight))
+	if err := e.readSnapshot(ctx, g, eventlog.SnapshotRef{SequenceID: id, BlobID: snapName(id)}, false); err != nil {
+		t.Fatal(err)
+	}
+	checkGrid(t, fmt.Sprintf("snapshot %d alone", id), m, g)
+	tiles, err := readDir(ctx, e.root, snapName(id)+"/tiles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tiles) != len(g.tiles) {
+		t.Fatalf("snapshot %d has %d tile blobs for %d non-empty tiles", id, len(tiles), len(g.tiles))
+	}
+	for name, blob := range tiles {
+		var cells map[string]map[string]json.RawMessage
+		if err := json.Unmarshal(blob, &cells); err != nil {
+			t.Fatalf("snapshot %d, tile %s: %v", id, name, err)
+		}
+		if len(cells) == 0 {
+			t.Fatalf("snapshot %d wrote the empty tile %s", id, name)
+		}
+		for ref, c := range cells {
+			if len(c) == 0 {
+				t.Fatalf("snapshot %d, tile %s: %s is an empty cell entry", id, name, ref)
 			}
 		}
 	}
@@ -101,7 +152,7 @@ func TestSnapshotsCompleteProperty(t *testing.T) {
 		log := logmem.New(logmem.Options{PageSize: rapid.IntRange(1, 50).Draw(t, "pageSize")})
 		root, _ := blobmem.New(blobmem.Options{PageSize: rapid.IntRange(1, 5).Draw(t, "blobPage")}).Sheet("s1")
 		r := newRigOn(t, log, root, opts)
-		defer r.host.Close()
+		defer r.close()
 		m := &model{cells: map[coord]cell.Cell{}}
 		modelAt := map[eventlog.SequenceID]*model{}
 		n := rapid.IntRange(0, 120).Draw(t, "edits")
@@ -123,21 +174,18 @@ func TestSnapshotsCompleteProperty(t *testing.T) {
 		r.wait(t)
 
 		f := r.fresh(t)
-		rows, cols, err := f.Counts(ctx)
-		if err != nil {
+		if err := f.Sync(ctx); err != nil {
 			t.Fatal(err)
 		}
-		checkAgainst(t, "fresh engine", m, rows, cols, func(row, col uint32) cell.Cell {
-			c, err := f.Cell(ctx, row, col)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
-		})
-		checkAgainst(t, "host engine", m, rows, cols, func(row, col uint32) cell.Cell {
-			c, _ := r.hostE.Cell(ctx, row, col)
-			return c
-		})
+		checkGrid(t, "fresh engine", m, f.host.cells)
+		if err := r.hostE.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		checkGrid(t, "host engine", m, r.hostE.host.cells)
+		v, err := f.Range(ctx, a1.Range{Row0: 0, Col0: 0, Row1: math.MaxUint32, Col1: math.MaxUint32})
+		if err != nil || len(v.Cells) != len(m.cells) {
+			t.Fatalf("fresh engine's Range lists %d cells, model %d (%v)", len(v.Cells), len(m.cells), err)
+		}
 
 		done, pending := snapshots(t, log)
 		if len(pending) != 0 {
@@ -149,19 +197,18 @@ func TestSnapshotsCompleteProperty(t *testing.T) {
 			}
 			return
 		}
-		if f.Stats().SnapshotsLoaded.Load() != 1 {
+		if f.Stats().SnapshotsLoaded != 1 {
 			t.Fatalf("fresh engine did not load the snapshot")
 		}
-		newest := done[len(done)-1]
-		want := modelAt[newest]
-		if want == nil {
-			t.Fatalf("snapshot at %d was never requested", newest)
+		// Every snapshot, not only the newest: an incremental snapshot
+		// that copied a stale tile is wrong even if a later one is not.
+		for _, id := range done {
+			want := modelAt[id]
+			if want == nil {
+				t.Fatalf("snapshot at %d was never requested", id)
+			}
+			checkSnapshotBlobs(t, ctx, f, id, want)
 		}
-		g := newGrid(uint32(opts.TileWidth), uint32(opts.TileHeight), false)
-		if _, err := readSnapshot(ctx, f, g, eventlog.SnapshotRef{SequenceID: newest, BlobID: snapName(newest)}); err != nil {
-			t.Fatal(err)
-		}
-		checkAgainst(t, "newest snapshot alone", want, g.rowCount, g.colCount, g.get)
 	})
 }
 

@@ -123,14 +123,11 @@ func fill(t testing.TB, s stores, host workers.WorkerHost, n int) map[[2]uint32]
 func logState(t testing.TB, l eventlog.EventLog) (snaps map[eventlog.SequenceID]string, pending []eventlog.SequenceID) {
 	t.Helper()
 	snaps = map[eventlog.SequenceID]string{}
-	from := eventlog.FromStart
-	for {
-		page, err := l.Query(context.Background(), from, eventlog.ToEnd, nil)
+	for page, err := range eventlog.Pages(context.Background(), l, eventlog.FromStart, eventlog.ToEnd, nil) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, e := range page.Entries {
-			id := page.Start + eventlog.SequenceID(i)
+		for id, e := range page.All() {
 			if e.Snapshot != "" {
 				snaps[id] = e.Snapshot
 			}
@@ -138,11 +135,8 @@ func logState(t testing.TB, l eventlog.EventLog) (snaps map[eventlog.SequenceID]
 				pending = append(pending, id)
 			}
 		}
-		if page.Complete {
-			return snaps, pending
-		}
-		from = eventlog.FromID(page.End)
 	}
+	return snaps, pending
 }
 
 // checkCells loads the sheet in a fresh engine, from the newest snapshot
@@ -157,7 +151,7 @@ func checkCells(t testing.TB, s stores, model map[[2]uint32]cell.Cell, wantSnaps
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.Stats().SnapshotsLoaded.Load(); got != wantSnapshots {
+	if got := e.Stats().SnapshotsLoaded; got != wantSnapshots {
 		t.Errorf("a fresh engine loaded %d snapshots, want %d", got, wantSnapshots)
 	}
 	if len(v.Cells) != len(model) {
@@ -239,8 +233,8 @@ func TestKilledMidSnapshotRestartCompletes(t *testing.T) {
 		t.Fatalf("snapshots %v, want {10: 10}", snaps)
 	}
 	eventually(t, "B's pool is idle", func() bool { return !poolB.Outstanding(sheet) })
-	if m := poolB.Metrics(); m.Resent != 1 || m.Completions != 1 || workerB.Stats().SnapshotsWritten.Load() != 1 {
-		t.Errorf("pool B %+v, snapshots written %d", m, workerB.Stats().SnapshotsWritten.Load())
+	if m := poolB.Metrics(); m.Resent != 1 || m.Completions != 1 || workerB.Stats().SnapshotsWritten != 1 {
+		t.Errorf("pool B %+v, snapshots written %d", m, workerB.Stats().SnapshotsWritten)
 	}
 	// The blobs are valid: a fresh engine loads the snapshot and replays
 	// the tail to the same cells.
@@ -389,5 +383,18 @@ func TestCloseWithARunningSnapshot(t *testing.T) {
 			})
 			checkCells(t, s, model, 1)
 		})
+	}
+}
+
+// TestEngineErrorsThatRetryingCannotFix: the pool knows the engine's
+// permanent errors by their Permanent method alone.
+func TestEngineErrorsThatRetryingCannotFix(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("wrapped: %w", &spreadsheet.UnknownWorkflowError{Sheet: "s1", Workflow: "frobnicate", ID: 9}),
+		fmt.Errorf("wrapped: %w", &spreadsheet.TruncatedLogError{Sheet: "s1", ID: 20, Start: 5}),
+	} {
+		if !pool.IsPermanent(err) {
+			t.Errorf("%v is not permanent", err)
+		}
 	}
 }

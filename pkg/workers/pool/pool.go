@@ -16,10 +16,10 @@
 // two copies of the workflow may run at once; workflows are idempotent
 // and complete with a conditional log write, so that is harmless. An
 // abandoned goroutine is not counted among the N workers; Metrics.Stuck
-// says how many have not returned yet. A handler that blocks on a lock the
-// stuck run holds (the engine serialises the workflows of one sheet) gets
-// stuck as well and is abandoned in turn, so a hung storage call costs one
-// goroutine per Deadline+Grace until it returns.
+// says how many have not returned yet. A run that waits for a lock the
+// stuck run holds (the engine serialises the workflows of one sheet)
+// gives up when its own context ends, so it fails and is retried with
+// backoff rather than stuck in turn.
 //
 // After every restart, at start-up and every Options.RescanInterval, the
 // pool asks its PendingLister for the entries whose pending field is
@@ -31,9 +31,9 @@
 //
 // A failed run (error, panic, deadline) is retried after a capped,
 // jittered exponential backoff. Errors that retrying cannot fix
-// (IsPermanent: an unknown workflow, a malformed request, an entry that
-// is not in the log, or any error marked with Permanent) are logged and
-// dropped, and the pool remembers the entry so that re-scans and re-posts
+// (IsPermanent: any error with a method Permanent() bool that says so,
+// such as the engine's unknown workflow; a malformed request; an entry
+// that is not in the log) are logged and dropped, and the pool remembers the entry so that re-scans and re-posts
 // do not run it again while the process lives (the entry stays pending in
 // the log: a restart with a fixed binary picks it up). Every other error is retried without limit by default: the
 // contract says a requested workflow WILL complete, and a storage outage
@@ -70,7 +70,6 @@ import (
 
 	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
-	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
 	"github.com/sheetlog/sheetlog/pkg/workers"
 )
 
@@ -202,14 +201,13 @@ func (e *permanentError) Error() string   { return e.err.Error() }
 func (e *permanentError) Unwrap() error   { return e.err }
 func (e *permanentError) Permanent() bool { return true }
 
-// IsPermanent reports whether retrying cannot fix err: an unknown
-// workflow (*spreadsheet.UnknownWorkflowError), a malformed request
-// (*errs.ValidationError), an entry outside the log (*errs.RangeError:
-// it was truncated away, so nothing is left to complete), or an error
-// marked with Permanent.
+// IsPermanent reports whether retrying cannot fix err: an error in its
+// chain says so with a method Permanent() bool (the engine's unknown
+// workflow, an error marked with Permanent), or it is a malformed request
+// (*errs.ValidationError) or an entry outside the log (*errs.RangeError:
+// it was truncated away, so nothing is left to complete).
 func IsPermanent(err error) bool {
 	var (
-		uw *spreadsheet.UnknownWorkflowError
 		ve *errs.ValidationError
 		re *errs.RangeError
 		pe interface{ Permanent() bool }
@@ -217,7 +215,7 @@ func IsPermanent(err error) bool {
 	switch {
 	case errors.As(err, &pe) && pe.Permanent():
 		return true
-	case errors.As(err, &uw), errors.As(err, &ve), errors.As(err, &re):
+	case errors.As(err, &ve), errors.As(err, &re):
 		return true
 	}
 	return false

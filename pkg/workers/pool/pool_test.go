@@ -10,7 +10,6 @@ import (
 
 	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
-	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
 	"github.com/sheetlog/sheetlog/pkg/workers"
 )
 
@@ -322,7 +321,6 @@ func TestPermanentErrorsAreDropped(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"unknown workflow", fmt.Errorf("wrapped: %w", &spreadsheet.UnknownWorkflowError{Sheet: "s1", Workflow: "frobnicate", ID: 9})},
 		{"marked", Permanent(errors.New("the sheet id is not valid"))},
 		{"own type", optIn{}},
 		{"validation", errs.Validation("bad")},

@@ -1,0 +1,333 @@
+package spreadsheet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/sheetlog/sheetlog/pkg/blobstore"
+	"github.com/sheetlog/sheetlog/pkg/errs"
+	"github.com/sheetlog/sheetlog/pkg/eventlog"
+	"github.com/sheetlog/sheetlog/pkg/workers"
+)
+
+// workerState is the worker's copy of the sheet: the cells after the
+// entries before at, built on the snapshot base. Its clean tiles are
+// those whose blob in base can be copied as it is. After a snapshot at S
+// completes, base and at are both S and every tile is clean.
+type workerState struct {
+	cells *grid
+	at    eventlog.SequenceID
+	base  *eventlog.SnapshotRef
+}
+
+func (w *workerState) footprint() int64 {
+	if w.cells == nil {
+		return 0
+	}
+	return w.cells.bytes
+}
+
+// WorkflowHandler returns a workers.Handler that runs each
+// PendingWorkflowMessage on the engine of its sheet.
+func WorkflowHandler(engineOf func(ctx context.Context, sheet string) (*Engine, error)) workers.Handler {
+	return func(ctx context.Context, m workers.Message) error {
+		p, ok := m.(workers.PendingWorkflowMessage)
+		if !ok {
+			return fmt.Errorf("spreadsheet: unsupported worker message %q", m.MessageType())
+		}
+		e, err := engineOf(ctx, p.Sheet)
+		if err != nil {
+			return err
+		}
+		return e.RunWorkflow(ctx, p.Workflow, p.SequenceID)
+	}
+}
+
+// RunWorkflow runs the workflow requested at entry id. Only "snapshot"
+// exists; any other name is an *UnknownWorkflowError.
+func (e *Engine) RunWorkflow(ctx context.Context, workflow string, id eventlog.SequenceID) error {
+	if workflow != eventlog.WorkflowSnapshot {
+		return &UnknownWorkflowError{Sheet: e.sheet, Workflow: workflow, ID: id}
+	}
+	return e.RunSnapshot(ctx, id)
+}
+
+// RunSnapshot builds the snapshot requested at entry s, holding every
+// entry before s, and completes it with one conditional metadata write.
+// It is idempotent: once s is complete it does nothing, and two copies
+// running at once write the same bytes and only one completion applies.
+func (e *Engine) RunSnapshot(ctx context.Context, s eventlog.SequenceID) error {
+	if err := e.lockWorker(ctx); err != nil {
+		return err
+	}
+	defer e.unlockWorker()
+	started := e.opts.Now()
+
+	if requested, err := e.requestedAt(ctx, s); err != nil || !requested {
+		return err
+	}
+	base, err := e.snapshotBefore(ctx, s)
+	if err != nil {
+		return err
+	}
+	if err := e.prepareWorkerLocked(ctx, base, s); err != nil {
+		return err
+	}
+	if err := e.replayWorkerLocked(ctx, s); err != nil {
+		return err
+	}
+	encoded, copied, err := e.writeSnapshotLocked(ctx, s)
+	if err != nil {
+		return err
+	}
+	blobID := strconv.FormatUint(uint64(s), 10)
+	applied, err := e.log.SetMetadata(ctx, s, eventlog.CompleteWorkflow(eventlog.WorkflowSnapshot, blobID))
+	if err != nil {
+		return fmt.Errorf("completing snapshot at %d: %w", s, err)
+	}
+	// The snapshot's blobs are written either way; on a lost race the
+	// other copy wrote the same bytes. Either way they are the new base.
+	w := &e.worker
+	w.base = &eventlog.SnapshotRef{SequenceID: s, BlobID: blobID}
+	for _, t := range w.cells.tiles {
+		t.clean = true
+	}
+	if applied {
+		e.stats.snapshotsWritten.Add(1)
+	} else {
+		e.stats.completionsNoop.Add(1)
+	}
+	e.lg.Info("snapshot complete", "seq", uint64(s), "applied", applied,
+		"tilesEncoded", encoded, "tilesCopied", copied, "cells", w.cells.cells,
+		"ms", e.opts.Now().Sub(started).Milliseconds())
+	return nil
+}
+
+// requestedAt reads entry s and reports whether a snapshot is still
+// pending there.
+func (e *Engine) requestedAt(ctx context.Context, s eventlog.SequenceID) (bool, error) {
+	page, err := e.log.Query(ctx, eventlog.FromID(s), eventlog.ToID(s+1), nil)
+	var re *errs.RangeError
+	switch {
+	case errors.As(err, &re):
+		return false, fmt.Errorf("snapshot at %d: the entry is not in the log: %w", s, err)
+	case err != nil:
+		return false, err
+	case len(page.Entries) == 0:
+		return false, errs.Range("snapshot at %d: the entry is not in the log", s)
+	}
+	if page.Entries[0].Pending != eventlog.WorkflowSnapshot {
+		e.stats.completionsNoop.Add(1)
+		e.lg.Debug("snapshot already complete or not requested", "seq", uint64(s))
+		return false, nil
+	}
+	return true, nil
+}
+
+// snapshotBefore finds the newest snapshot at an id below s (nil: none,
+// and then the log must still start at 0).
+func (e *Engine) snapshotBefore(ctx context.Context, s eventlog.SequenceID) (*eventlog.SnapshotRef, error) {
+	page, err := e.log.Query(ctx, eventlog.FromSnapshot, eventlog.ToID(s), nil)
+	if err != nil {
+		return nil, err
+	}
+	if page.Start < s {
+		if len(page.Entries) > 0 && page.Entries[0].Snapshot != "" {
+			return &eventlog.SnapshotRef{SequenceID: page.Start, BlobID: page.Entries[0].Snapshot}, nil
+		}
+		// No entry has a snapshot, so the walk would find none.
+		return nil, e.wholeLog(page.Start, s)
+	}
+	// The newest snapshot is at or after s (s is a stale request that
+	// was overtaken): walk the log for the newest one before s. Rare.
+	var (
+		found *eventlog.SnapshotRef
+		start eventlog.SequenceID
+		first = true
+	)
+	for page, err := range eventlog.Pages(ctx, e.log, eventlog.FromStart, eventlog.ToID(s), nil) {
+		if err != nil {
+			return nil, err
+		}
+		if first {
+			start, first = page.Start, false
+		}
+		for id, ent := range page.All() {
+			if ent.Snapshot != "" {
+				found = &eventlog.SnapshotRef{SequenceID: id, BlobID: ent.Snapshot}
+			}
+		}
+	}
+	if found != nil {
+		return found, nil
+	}
+	return nil, e.wholeLog(start, s)
+}
+
+// wholeLog refuses to build the snapshot at s without a base when the
+// log no longer starts at 0: the cells of the truncated entries are gone.
+func (e *Engine) wholeLog(start, s eventlog.SequenceID) error {
+	if start == 0 {
+		return nil
+	}
+	return &TruncatedLogError{Sheet: e.sheet, ID: s, Start: start}
+}
+
+// TruncatedLogError says that the snapshot requested at ID cannot be
+// built: no snapshot precedes it and the log starts at Start, so the
+// cells of the entries before Start are gone. Retrying cannot help.
+type TruncatedLogError struct {
+	Sheet     string
+	ID, Start eventlog.SequenceID
+}
+
+func (e *TruncatedLogError) Error() string {
+	return fmt.Sprintf("cannot build the snapshot at %s/%d: the log starts at %d and no snapshot precedes the request", e.Sheet, e.ID, e.Start)
+}
+
+// Permanent tells worker pools not to retry.
+func (e *TruncatedLogError) Permanent() bool { return true }
+
+// prepareWorkerLocked makes the worker state a descendant of base that is
+// not past s, loading base from blobs when the state cannot be reused.
+func (e *Engine) prepareWorkerLocked(ctx context.Context, base *eventlog.SnapshotRef, s eventlog.SequenceID) error {
+	w := &e.worker
+	sameBase := (w.base == nil && base == nil) || (w.base != nil && base != nil && *w.base == *base)
+	if w.cells != nil && sameBase && w.at <= s {
+		return nil
+	}
+	*w = workerState{} // drop the old cells before loading the new ones
+	g := newGrid(uint32(e.opts.TileWidth), uint32(e.opts.TileHeight))
+	at := eventlog.SequenceID(0)
+	if base != nil {
+		if err := e.readSnapshot(ctx, g, *base, true); err != nil {
+			return err
+		}
+		at = base.SequenceID
+	}
+	*w = workerState{cells: g, at: at, base: base}
+	return nil
+}
+
+// replayWorkerLocked applies the entries [w.at, s) to the worker state.
+// On failure the state is dropped, to be reloaded from the base next time.
+func (e *Engine) replayWorkerLocked(ctx context.Context, s eventlog.SequenceID) error {
+	w := &e.worker
+	if w.at >= s {
+		return nil
+	}
+	for page, err := range eventlog.Pages(ctx, e.log, eventlog.FromID(w.at), eventlog.ToID(s), nil) {
+		if err != nil {
+			w.cells = nil
+			return err
+		}
+		for id, ent := range page.All() {
+			e.applyBody(w.cells, id, ent.Body)
+		}
+		w.at = page.End
+	}
+	if w.at < s {
+		w.cells = nil
+		return errs.Range("the log ends at %d, before the snapshot at %d", w.at, s)
+	}
+	return nil
+}
+
+// writeSnapshotLocked writes the snapshot directory s: every non-empty
+// tile (encoding those changed since the base, copying the others byte for
+// byte), then the index.
+func (e *Engine) writeSnapshotLocked(ctx context.Context, s eventlog.SequenceID) (encoded, copied int, err error) {
+	w := &e.worker
+	dir, err := e.root.GetDir(ctx, strconv.FormatUint(uint64(s), 10))
+	if err != nil {
+		return 0, 0, err
+	}
+	tiles, err := dir.GetDir(ctx, tilesDir)
+	if err != nil {
+		return 0, 0, err
+	}
+	var baseTiles blobstore.BlobDir
+	if w.base != nil {
+		bd, err := e.root.GetDir(ctx, w.base.BlobID)
+		if err != nil {
+			return 0, 0, err
+		}
+		if baseTiles, err = bd.GetDir(ctx, tilesDir); err != nil {
+			return 0, 0, err
+		}
+	}
+	type job struct {
+		key  tileKey
+		t    *tile
+		copy bool // copy the base's blob instead of encoding
+	}
+	jobs := make([]job, 0, len(w.cells.tiles))
+	for k, t := range w.cells.tiles {
+		j := job{key: k, t: t, copy: t.clean && baseTiles != nil}
+		if j.copy {
+			copied++
+		} else {
+			encoded++
+		}
+		jobs = append(jobs, j)
+	}
+	err = forEach(ctx, e.opts.WriteConcurrency, len(jobs), func(ctx context.Context, i int) error {
+		j := jobs[i]
+		name := w.cells.tileName(j.key)
+		if j.copy {
+			e.stats.tilesCopied.Add(1)
+			return blobstore.Copy(ctx, tiles, name, baseTiles, name)
+		}
+		e.stats.tilesEncoded.Add(1)
+		return tiles.WriteBlob(ctx, name, encodeTile(make([]byte, 0, j.t.encodedSizeHint()), j.t))
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("writing snapshot %d: %w", s, err)
+	}
+	if err := dir.WriteBlob(ctx, indexBlob, w.cells.encodeIndex()); err != nil {
+		return 0, 0, fmt.Errorf("writing snapshot %d: %w", s, err)
+	}
+	return encoded, copied, nil
+}
+
+// forEach runs fn for 0..n-1 on up to limit goroutines and returns the
+// first error; the others see a cancelled context.
+func forEach(ctx context.Context, limit, n int, fn func(ctx context.Context, i int) error) error {
+	if n == 0 {
+		return nil
+	}
+	if limit <= 1 || n == 1 {
+		for i := 0; i < n; i++ {
+			if err := fn(ctx, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg   sync.WaitGroup
+		once sync.Once
+		next = make(chan int)
+		ferr error
+	)
+	for range min(limit, n) {
+		wg.Go(func() {
+			for i := range next {
+				if err := fn(ctx, i); err != nil {
+					once.Do(func() { ferr = err; cancel(err) })
+				}
+			}
+		})
+	}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return ferr
+}
