@@ -421,13 +421,13 @@ func (s *Stack) grant() {
 	allow(s.Workflow, tableDataActions, tableArn)
 	allow(s.Workflow, []string{"s3:GetObject", "s3:PutObject"}, blobs)
 	allow(s.Workflow, []string{"s3:ListBucket"}, s.Bucket.BucketArn())
-	// The sweeper scans the sparse pending index (it holds only the
-	// entries with pending set, of every workflow, so unknown workflows
-	// are reported too), then runs workflows. The index is read-only:
-	// item writes are granted on the table alone, and Scan on the index
-	// alone.
+	// The sweeper queries the sparse pending index, shard by shard (it
+	// holds only the entries with pending set, of every workflow, so
+	// unknown workflows are reported too), then runs workflows. The index
+	// is read-only: item writes are granted on the table alone, Query on
+	// the index, and nothing may Scan.
 	allow(s.Sweeper, tableDataActions, tableArn)
-	allow(s.Sweeper, []string{"dynamodb:Scan"}, pendingIndexArn)
+	allow(s.Sweeper, []string{"dynamodb:Query"}, pendingIndexArn)
 	allow(s.Sweeper, []string{"s3:GetObject", "s3:PutObject"}, blobs)
 	allow(s.Sweeper, []string{"s3:ListBucket"}, s.Bucket.BucketArn())
 }

@@ -689,7 +689,7 @@ func checkIAM(t *testing.T, s *synthesized) {
 	}{
 		{"api", logicalID(s, s.stack.API), want{dataActions, nil, []string{"s3:GetObject"}, []string{"s3:ListBucket"}, false}},
 		{"workflow", logicalID(s, s.stack.Workflow), want{dataActions, nil, []string{"s3:GetObject", "s3:PutObject"}, []string{"s3:ListBucket"}, true}},
-		{"sweeper", logicalID(s, s.stack.Sweeper), want{dataActions, []string{"dynamodb:Scan"}, []string{"s3:GetObject", "s3:PutObject"}, []string{"s3:ListBucket"}, false}},
+		{"sweeper", logicalID(s, s.stack.Sweeper), want{dataActions, []string{"dynamodb:Query"}, []string{"s3:GetObject", "s3:PutObject"}, []string{"s3:ListBucket"}, false}},
 	} {
 		role := roleOf(t, s, c.fn)
 		if got := actions(role, isTable); !slices.Equal(got, c.want.table) {
@@ -724,8 +724,8 @@ func checkIAM(t *testing.T, s *synthesized) {
 				switch {
 				case svc == "logs" && (a == "logs:CreateLogStream" || a == "logs:PutLogEvents"):
 				case svc == "dynamodb" && (slices.Contains(tableDataActions, a) || (c.want.stream && slices.Contains(streamActions, a))):
-				case a == "dynamodb:Scan" && c.name == "sweeper" && !slices.ContainsFunc(st.resources, func(r string) bool { return !isIndex(r) }):
-					// The sweeper scans the sparse pending index, and only it.
+				case a == "dynamodb:Query" && c.name == "sweeper" && !slices.ContainsFunc(st.resources, func(r string) bool { return !isIndex(r) }):
+					// The sweeper queries the sparse pending index.
 				case svc == "s3" && (slices.Contains(c.want.objects, a) || slices.Contains(c.want.bucket, a)):
 				case svc == "sqs" && c.want.stream && slices.Contains([]string{"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}, a):
 				case a == "secretsmanager:GetSecretValue" && c.name == "api" && jsonEqual(st.resources, []string{show(ref(logicalID(s, s.stack.TokenKey)))}):

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sheetlog/sheetlog/internal/awscost"
+	"github.com/sheetlog/sheetlog/pkg/awsschema"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
 	"github.com/sheetlog/sheetlog/pkg/eventlog/dynamo"
 )
@@ -115,10 +116,22 @@ func TestCostDynamoDB(t *testing.T) {
 	if listed != 20 {
 		t.Fatalf("sweeper listed %d, want 20", listed)
 	}
-	// A KEYS_ONLY index item holds the four key attributes.
-	indexItem := len("sheet") + len(l.Sheet()) + len("seq") + 3 + len("pending") + len("snapshot") + len("pendingSince") + 8
-	row("sweeper query (20 pending)", u, rcuEventual(20*indexItem), 0,
-		"Scan of the sparse pending index, eventually consistent; grows with pending entries, not with the logs", 1, 0)
+	// An index item holds the table's and the index's keys and the
+	// projected workflow name. One Query per shard, each billed on its own
+	// (an empty one still costs the minimum).
+	indexItem := len("sheet") + len(l.Sheet()) + len("seq") + 3 + len("pendingShard") + 2 + len("pendingSince") + 8 +
+		len("pending") + len("snapshot")
+	perShard := make([]int, awsschema.PendingShards)
+	for i := range 20 {
+		perShard[awsschema.PendingShard(l.Sheet(), uint64(130+i))]++
+	}
+	var rcu float64
+	for _, n := range perShard {
+		rcu += rcuEventual(n * indexItem)
+	}
+	row(fmt.Sprintf("sweeper query (20 pending, %d shards)", awsschema.PendingShards), u, rcu, 0,
+		"one Query per shard of the sparse pending index, eventually consistent; grows with pending entries and shards, not with the logs",
+		awsschema.PendingShards, 0)
 
 	// Truncate 100 entries.
 	u = f.count.Measure(func() {

@@ -368,11 +368,14 @@ func (l *Log) SetMetadata(ctx context.Context, id eventlog.SequenceID, u eventlo
 				eu.remove = append(eu.remove, ex.n(f.attr))
 			}
 		}
+		// The index keys come and go with pending: the entry is in the
+		// sparse index exactly while it is pending.
 		switch {
 		case u.Pending.IsSet():
-			eu.set = append(eu.set, ex.n(attrPendingSince)+" = "+ex.v("since", num(l.s.now().UnixMilli())))
+			eu.set = append(eu.set, ex.n(attrPendingSince)+" = "+ex.v("since", num(l.s.now().UnixMilli())),
+				ex.n(attrPendingShard)+" = "+ex.v("shard", num(pendingShard(l.sheet, id))))
 		case u.Pending.IsClear():
-			eu.remove = append(eu.remove, ex.n(attrPendingSince))
+			eu.remove = append(eu.remove, ex.n(attrPendingSince), ex.n(attrPendingShard))
 		}
 		econd := "attribute_exists(" + ex.n(attrSeq) + ")"
 		if u.IfPending != "" {

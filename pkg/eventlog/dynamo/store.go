@@ -15,7 +15,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sheetlog/sheetlog/pkg/awsschema"
 	"github.com/sheetlog/sheetlog/pkg/errs"
@@ -27,7 +26,6 @@ import (
 type API interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
-	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	BatchWriteItem(context.Context, *dynamodb.BatchWriteItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
@@ -121,49 +119,56 @@ func (s *Store) Pending(ctx context.Context) ([]eventlog.PendingEntry, error) {
 // set before olderThan: what the sweeper runs again. It reads the sparse
 // pending index (awsschema.PendingIndexName), which holds only the items
 // that have pending set, so its cost follows the number of outstanding
-// workflows, never the size of the logs. The index is eventually
-// consistent: an entry completed a moment ago may still be listed
-// (workflows are idempotent, so running it again is harmless) and one
-// requested a moment ago may be missing (it is younger than any sane grace
-// period anyway).
+// workflows, never the size of the logs: one Query per shard
+// (awsschema.PendingShards), each reading only the entries older than
+// olderThan (the index's sort key), plus one per further 1 MB page. The
+// index is eventually consistent: an entry completed a moment ago may
+// still be listed (workflows are idempotent, so running it again is
+// harmless) and one requested a moment ago may be missing (it is younger
+// than any sane grace period anyway).
 func (s *Store) PendingBefore(ctx context.Context, olderThan time.Time) ([]eventlog.PendingEntry, error) {
 	return s.pending(ctx, &olderThan)
 }
 
 func (s *Store) pending(ctx context.Context, olderThan *time.Time) ([]eventlog.PendingEntry, error) {
+	const what = "listing pending entries"
 	var out []eventlog.PendingEntry
-	var start map[string]types.AttributeValue
-	for {
-		in := &dynamodb.ScanInput{
-			TableName:         aws.String(s.table),
-			IndexName:         aws.String(awsschema.PendingIndexName),
-			ExclusiveStartKey: start,
-		}
+	for shard := range awsschema.PendingShards {
+		x := newExpr()
+		cond := x.n(attrPendingShard) + " = " + x.v("shard", num(shard))
 		if olderThan != nil {
-			in.FilterExpression = aws.String("#ps < :t")
-			in.ExpressionAttributeNames = map[string]string{"#ps": attrPendingSince}
-			in.ExpressionAttributeValues = map[string]types.AttributeValue{":t": num(olderThan.UnixMilli())}
+			cond += " AND " + x.n(attrPendingSince) + " < " + x.v("t", num(olderThan.UnixMilli()))
 		}
-		res, err := request(ctx, s, "listing pending entries", s.db.Scan, in)
-		if err != nil {
-			return nil, storageErr(err, "listing pending entries")
+		in := &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			IndexName:                 aws.String(awsschema.PendingIndexName),
+			KeyConditionExpression:    aws.String(cond),
+			ExpressionAttributeNames:  x.names,
+			ExpressionAttributeValues: x.values,
 		}
-		for _, it := range res.Items {
-			sheet, _ := getString(it, attrSheet)
-			wf, _ := getString(it, attrPending)
-			seq, err1 := getInt(it, attrSeq)
-			_, err2 := getInt(it, attrPendingSince)
-			if sheet == "" || wf == "" || err1 != nil || err2 != nil || seq < 0 {
-				s.log.Warn("dynamodb: malformed item in the pending index", "item", it)
-				continue
+		for {
+			res, err := request(ctx, s, what, s.db.Query, in)
+			if err != nil {
+				return nil, storageErr(err, what)
 			}
-			out = append(out, eventlog.PendingEntry{Sheet: sheet, SequenceID: eventlog.SequenceID(seq), Workflow: wf})
+			for _, it := range res.Items {
+				sheet, _ := getString(it, attrSheet)
+				wf, _ := getString(it, attrPending)
+				seq, err1 := getInt(it, attrSeq)
+				_, err2 := getInt(it, attrPendingSince)
+				if sheet == "" || wf == "" || err1 != nil || err2 != nil || seq < 0 {
+					s.log.Warn("dynamodb: malformed item in the pending index", "item", it)
+					continue
+				}
+				out = append(out, eventlog.PendingEntry{Sheet: sheet, SequenceID: eventlog.SequenceID(seq), Workflow: wf})
+			}
+			if len(res.LastEvaluatedKey) == 0 {
+				break
+			}
+			in.ExclusiveStartKey = res.LastEvaluatedKey
 		}
-		if len(res.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		start = res.LastEvaluatedKey
 	}
+	return out, nil
 }
 
 // checkCtx fails fast, with nothing written, on a done context.
