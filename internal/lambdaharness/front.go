@@ -3,6 +3,7 @@ package lambdaharness
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,13 @@ type Invoker interface {
 // MaxFrontBody is the largest request body the front accepts; API
 // Gateway's HTTP APIs take 10 MB.
 const MaxFrontBody = 10 << 20
+
+// MaxFunctionReply is the largest reply a synchronously invoked function
+// may return: "For synchronous invocations, the maximum payload size is
+// 6 MB" (https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html).
+// The emulator does not enforce it; the front does, so that a reply too
+// large for Lambda fails here as it would there.
+const MaxFunctionReply = 6 << 20
 
 // Front is a local stand-in for the API Gateway HTTP API in front of the
 // API Lambda: each plain HTTP request becomes a payload-2.0 event (with
@@ -54,6 +62,9 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := f.Fn.Invoke(r.Context(), payload)
+	if err == nil && len(res.Body) > MaxFunctionReply {
+		err = fmt.Errorf("the function's reply is %d bytes; Lambda refuses more than %d", len(res.Body), MaxFunctionReply)
+	}
 	if err != nil || res.Failed() {
 		f.log().Error("front: the function failed", "method", r.Method, "path", r.URL.Path,
 			"status", res.Status, "functionError", res.FunctionError, "err", err)

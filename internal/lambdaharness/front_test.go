@@ -36,6 +36,9 @@ func TestFront(t *testing.T) {
 			return Result{}, errors.New("connection reset")
 		case "/garbage":
 			return Result{Status: 200, Body: []byte(`"just a string"`)}, nil
+		case "/huge":
+			b, _ := json.Marshal(events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: strings.Repeat("x", MaxFunctionReply)})
+			return Result{Status: 200, Body: b}, nil
 		}
 		b, _ := json.Marshal(apigw.Serve(ctx, h, seen))
 		return Result{Status: 200, Body: b}, nil
@@ -56,7 +59,7 @@ func TestFront(t *testing.T) {
 		!seen.IsBase64Encoded || seen.RequestContext.HTTP.Method != "POST" || seen.Headers["content-type"] != "text/plain" {
 		t.Fatalf("event %+v", seen)
 	}
-	for path, want := range map[string]int{"/fail": 500, "/crash": 500, "/garbage": 500} {
+	for path, want := range map[string]int{"/fail": 500, "/crash": 500, "/garbage": 500, "/huge": 500} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)

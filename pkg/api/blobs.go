@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
@@ -69,12 +70,28 @@ func (h *handler) readBlob(rq *request) {
 		rq.fail(err)
 		return
 	}
-	data, err := dir.ReadBlob(rq.ctx, name)
+	var data []byte
+	if ur, ok := dir.(blobstore.URLReader); ok && h.cfg.MaxInlineBlobBytes > 0 {
+		var link *blobstore.BlobURL
+		data, link, err = ur.ReadBlobOrURL(rq.ctx, name, h.cfg.MaxInlineBlobBytes)
+		if err == nil && link != nil {
+			rq.redirect(link.URL)
+			return
+		}
+	} else {
+		data, err = dir.ReadBlob(rq.ctx, name)
+	}
 	if err != nil {
 		rq.fail(err)
 		return
 	}
 	rq.write(200, "application/octet-stream", data)
+}
+
+// redirect answers 307 with the blob's short-lived URL (docs/api.md).
+func (rq *request) redirect(url string) {
+	rq.w.Header().Set("Location", url)
+	rq.write(http.StatusTemporaryRedirect, "application/octet-stream", nil)
 }
 
 // listBlobs serves GET /v1/sheets/{sheet}/blobs/ and .../blobs/{path}/.

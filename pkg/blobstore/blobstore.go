@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sheetlog/sheetlog/pkg/errs"
@@ -66,6 +67,25 @@ type Copier interface {
 	// ErrCopyUnsupported when src belongs to another store or the copy
 	// cannot be done server-side; then nothing was written.
 	CopyBlob(ctx context.Context, dstName string, src BlobDir, srcName string) error
+}
+
+// URLReader is an optional capability of a BlobDir whose store can hand
+// out short-lived URLs from which a blob is fetched directly (S3 presigned
+// GETs): a front end that cannot return large bodies itself (a Lambda
+// reply is at most 6 MB) sends the client there instead.
+type URLReader interface {
+	// ReadBlobOrURL is ReadBlob for a blob of at most maxBytes bytes;
+	// for a larger one it reads nothing of it and returns a URL that
+	// serves its bytes to a plain GET, with no credentials, until the
+	// URL's Expires. Errors are ReadBlob's.
+	ReadBlobOrURL(ctx context.Context, name string, maxBytes int64) ([]byte, *BlobURL, error)
+}
+
+// BlobURL is where a large blob can be fetched for a short while.
+type BlobURL struct {
+	URL     string
+	Size    int64
+	Expires time.Time
 }
 
 // ErrCopyUnsupported is returned by Copier.CopyBlob when it cannot copy

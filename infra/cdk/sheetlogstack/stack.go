@@ -285,6 +285,9 @@ func (s *Stack) newBucket() awss3.Bucket {
 		Versioned:         jsii.Bool(true),
 		LifecycleRules:    &[]*awss3.LifecycleRule{abortUploads, expireOldVersions},
 	}
+	if len(p.CORSOrigins) > 0 {
+		props.Cors = blobURLCORS()
+	}
 	if !p.DisableBucketAccessLogs {
 		logs := awss3.NewBucket(s.Stack, jsii.String("AccessLogs"), &awss3.BucketProps{
 			BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
@@ -323,6 +326,22 @@ func (s *Stack) newTokenKey() awssecretsmanager.Secret {
 		// Tokens are short-lived cursors: nothing is lost with the key.
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
+}
+
+// blobURLCORS lets browsers read the presigned blob URLs the API redirects
+// large blob reads to (docs/api.md): GET only, nothing else of the bucket.
+// Any origin, because the browser sends "Origin: null" to the bucket: a
+// redirect from the API's origin to another one, of a request from a
+// third, taints the request's origin (Fetch standard, HTTP-redirect fetch).
+// Only holders of a presigned URL (valid minutes) get anything; no cookies
+// or credentials are involved.
+func blobURLCORS() *[]*awss3.CorsRule {
+	return &[]*awss3.CorsRule{{
+		Id:             jsii.String("presigned-blob-get"),
+		AllowedMethods: &[]awss3.HttpMethods{awss3.HttpMethods_GET},
+		AllowedOrigins: jsii.Strings("*"),
+		MaxAge:         jsii.Number(awsschema.CORSMaxAgeSeconds),
+	}}
 }
 
 func (s *Stack) logGroup(id string) awslogs.LogGroup {

@@ -866,6 +866,17 @@ func TestCORSPreflightRoutes(t *testing.T) {
 			if len(targets) != 1 {
 				t.Errorf("routes go to %d integrations, want the API function's only: %v", len(targets), targets)
 			}
+			// The bucket lets browsers GET presigned blob URLs, and only
+			// that, when browsers may call the API at all.
+			bucketCORS := props(s.resources("AWS::S3::Bucket")[logicalID(s, s.stack.Bucket)])["CorsConfiguration"]
+			if c.ctx[CtxCORSOrigins] == "" {
+				if bucketCORS != nil {
+					t.Errorf("bucket CORS %s without CORS origins", show(bucketCORS))
+				}
+			} else if want := map[string]any{"CorsRules": []any{map[string]any{"Id": "presigned-blob-get",
+				"AllowedMethods": []any{"GET"}, "AllowedOrigins": []any{"*"}, "MaxAge": awsschema.CORSMaxAgeSeconds}}}; !jsonEqual(bucketCORS, want) {
+				t.Errorf("bucket CORS %s, want %s", show(bucketCORS), show(want))
+			}
 			_, api := s.only(t, "AWS::ApiGatewayV2::Api")
 			cors, _ := props(api)["CorsConfiguration"].(map[string]any)
 			if c.ctx[CtxCORSOrigins] == "" {
