@@ -50,6 +50,11 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.CORS.Preflight(w, r)
 		return
 	}
+	if _, ok := apigw.GatewayPath(r.URL.EscapedPath()); !ok && f.Style == apigw.DecodedPath {
+		// The gateway refuses a path it cannot decode twice.
+		gatewayError(w, http.StatusBadRequest, "Bad Request")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxFrontBody))
 	if err != nil {
 		gatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")

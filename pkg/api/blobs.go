@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
 	"github.com/sheetlog/sheetlog/pkg/cell"
@@ -27,9 +28,42 @@ func (rq *request) blobPath() ([]string, error) {
 		if err := blobstore.ValidateName(name); err != nil {
 			return nil, err
 		}
+		if err := addressable(name); err != nil {
+			return nil, err
+		}
 		names[i] = name
 	}
 	return names, nil
+}
+
+// unaddressable are the characters no blob name may hold in this API,
+// although a blob store accepts them: behind an API Gateway HTTP API, which
+// decodes a path twice and cuts it at a decoded "?", no escaping of "%" or
+// "?" reaches the function intact (docs/lambda.md), so the same name would
+// read a different blob, or none, on AWS. U+FFFD is what a path decoded
+// into bytes that are not UTF-8 turns into in the function's JSON event:
+// a name holding it cannot be told from a mangled one. Every deployment
+// refuses them alike, and listings leave such names out.
+const unaddressable = "%?\uFFFD"
+
+// addressable refuses a name the API cannot serve on every deployment.
+func addressable(name string) error {
+	if strings.ContainsAny(name, unaddressable) {
+		return &errs.InvalidBlobNameError{Name: name, Message: fmt.Sprintf(
+			"blob name %q holds %q, %q or U+FFFD, which this API cannot address (an HTTP API gateway decodes them away)", truncate(name, 120), "%", "?")}
+	}
+	return nil
+}
+
+// addressableOnly drops the names addressable refuses.
+func addressableOnly(names []string) []string {
+	out := names[:0]
+	for _, n := range names {
+		if !strings.ContainsAny(n, unaddressable) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // blobDir validates the sheet and the path and opens the directory that
@@ -116,9 +150,9 @@ func (h *handler) listBlobs(rq *request) {
 		return
 	}
 	b := append(make([]byte, 0, 64), `{"blobs":`...)
-	b = appendStrings(b, page.Blobs)
+	b = appendStrings(b, addressableOnly(page.Blobs))
 	b = append(b, `,"dirs":`...)
-	b = appendStrings(b, page.Dirs)
+	b = appendStrings(b, addressableOnly(page.Dirs))
 	if page.Continuation != "" {
 		b = append(b, `,"continuation":`...)
 		b = cell.AppendString(b, page.Continuation)
