@@ -385,6 +385,9 @@ type brokenLog struct{ err error }
 func (b brokenLog) AddEntry(context.Context, eventlog.SequenceID, eventlog.Entry, *eventlog.SequenceID) (*eventlog.SnapshotRef, error) {
 	return nil, b.err
 }
+func (b brokenLog) AddEntries(context.Context, eventlog.SequenceID, []eventlog.Entry, *eventlog.SequenceID) (*eventlog.SnapshotRef, error) {
+	return nil, b.err
+}
 func (b brokenLog) SetMetadata(context.Context, eventlog.SequenceID, eventlog.MetadataUpdate) (bool, error) {
 	return false, b.err
 }

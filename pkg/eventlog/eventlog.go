@@ -23,6 +23,14 @@
 // carries a metadata key is refused, so the HTTP representation, which
 // merges metadata into the entry object, is never ambiguous.
 //
+// # Batches
+//
+// AddEntries appends up to MaxBatch entries at consecutive ids as one
+// atomic write: one transaction and one fsync in the embedded store, one
+// DynamoDB transaction. A bulk load then costs a request per batch, not
+// per entry, and a reader never sees half of one. AddEntry is the batch of
+// one entry, on the same code path in every backend.
+//
 // # Errors
 //
 // Implementations return the errors of package errs: ConflictError,
@@ -124,7 +132,7 @@ func ToID(id SequenceID) To { return To{set: true, id: id} }
 func (t To) ID() (SequenceID, bool) { return t.id, t.set }
 
 // Known wraps the sequence id of the newest snapshot a caller knows (0
-// when it knows none) for AddEntry and Query.
+// when it knows none) for AddEntry, AddEntries and Query.
 func Known(id SequenceID) *SequenceID { return &id }
 
 // Page is one reply of Query.
@@ -237,6 +245,18 @@ type EventLog interface {
 	// id, the reply names that snapshot. The log does not keep e.Body
 	// after returning, so callers may reuse the buffer.
 	AddEntry(ctx context.Context, id SequenceID, e Entry, known *SequenceID) (*SnapshotRef, error)
+
+	// AddEntries appends entries at id, id+1, ..., atomically: after any
+	// failure, crash or lost reply either all of them are in the log or
+	// none is, and no reader ever sees some of them without the others.
+	// It takes 1 to MaxBatch entries, at most one of them with pending
+	// set (ValidateBatch); anything else is a *errs.ValidationError.
+	// Conflicts are as in AddEntry: id must be the log's next id. The
+	// reply's snapshot describes the log after the whole batch, so a
+	// snapshot carried by one of the entries counts. AddEntry(id, e) is
+	// AddEntries(id, [e]); every implementation gives both one code path.
+	// The log keeps neither the slice nor the bodies after returning.
+	AddEntries(ctx context.Context, id SequenceID, entries []Entry, known *SequenceID) (*SnapshotRef, error)
 
 	// SetMetadata changes metadata fields of the entry at id, all or
 	// nothing. An id outside [start, next) fails with *errs.RangeError.

@@ -103,6 +103,46 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendBatch measures fsync'd batch appends (AddEntries) of 1,
+// 10 and 99 cell entries from one client to one sheet: each batch is one
+// transaction and one fsync, so entries/s grows with the batch size until
+// writing the pages, not the fsync, is what costs. It reports entries/s
+// and the p50 and p99 latency of one batch.
+//
+//	go test -run '^$' -bench BenchmarkAppendBatch -benchtime 500x ./pkg/eventlog/boltlog/
+func BenchmarkAppendBatch(b *testing.B) {
+	for _, n := range []int{1, 10, eventlog.MaxBatch} {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			s := benchStore(b)
+			l, err := s.Log("batch")
+			if err != nil {
+				b.Fatal(err)
+			}
+			entries := make([]eventlog.Entry, n)
+			for i := range entries {
+				entries[i].Body = fmt.Appendf(nil, `{"type":"SetCellValueAndFormat","row":%d,"column":%d,"value":"a cell value of typical size","format":""}`, i/10, i%10)
+			}
+			ctx := context.Background()
+			lat := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			began := time.Now()
+			for i := range b.N {
+				t0 := time.Now()
+				if _, err := l.AddEntries(ctx, eventlog.SequenceID(i*n), entries, nil); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			elapsed := time.Since(began)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*n)/elapsed.Seconds(), "entries/s")
+			b.ReportMetric(percentileMs(lat, 0.50), "p50-ms")
+			b.ReportMetric(percentileMs(lat, 0.99), "p99-ms")
+		})
+	}
+}
+
 func percentileMs(d []time.Duration, p float64) float64 {
 	if len(d) == 0 {
 		return 0
@@ -127,7 +167,8 @@ func BenchmarkQuery1000(b *testing.B) {
 	sl := l.(*sheetLog)
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		for id := range eventlog.SequenceID(total) {
-			_, outcome, fatal := sl.appendTx(tx, id, idKey(sl.prefix, id), encodeRecord(body(int(id)), eventlog.Metadata{}), eventlog.Metadata{}, nil)
+			one := batch{recs: [][]byte{encodeRecord(body(int(id)), eventlog.Metadata{})}, mds: []eventlog.Metadata{{}}}
+			_, outcome, fatal := sl.appendTx(tx, id, one, nil)
 			if err := errors.Join(outcome, fatal); err != nil {
 				return err
 			}

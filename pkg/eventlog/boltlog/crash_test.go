@@ -31,8 +31,9 @@ import (
 // file and checks it against the reports. Cycles accumulate in one file.
 //
 // A killed process loses nothing the kernel already holds, so this checks
-// that commits are atomic and that nothing is acknowledged before its
-// commit, at every point a process can die (including during Open). It
+// that commits are atomic (a batch append is all in or all out) and that
+// nothing is acknowledged before its commit, at every point a process can
+// die (including during Open). It
 // cannot check what a power cut would lose: that rests on bbolt's commit
 // order (data pages, fdatasync, meta page, fdatasync), which the store
 // never weakens (NoSync stays false).
@@ -40,7 +41,8 @@ import (
 // Child protocol, one line per write(2) so a kill never splits a line:
 //
 //	R                      the store is open
-//	A sheet id sha256      append acknowledged (hash of the body)
+//	A sheet id sha256      append acknowledged (hash of the body; one
+//	                       line per entry of a batch)
 //	C sheet id             completion of the workflow at id acknowledged
 //	t sheet start          about to truncate (an upper bound for first)
 //	T sheet start          truncation acknowledged
@@ -61,10 +63,14 @@ func crashBlob(sheet string, id eventlog.SequenceID) string {
 // crashBody is the body of the entry a child appends at sheet/id. Its
 // "sum" lets the parent tell a torn body from a whole one even when the
 // child was killed before reporting it.
+// At and N place the entry in the batch it was appended with (N = 1 for
+// a single append), so that the parent can tell a batch that is half in.
 type crashBody struct {
 	Type   string              `json:"type"`
 	Sheet  string              `json:"sheet"`
 	ID     eventlog.SequenceID `json:"id"`
+	At     eventlog.SequenceID `json:"at"`
+	N      int                 `json:"n"`
 	Writer int                 `json:"w"`
 	Pad    string              `json:"pad"`
 	Sum    uint32              `json:"sum"`
@@ -292,6 +298,11 @@ func (st *crashState) check(t *testing.T, path string, cycle int) {
 			if b.Sheet != sheet || b.ID != id || crc32.ChecksumIEEE([]byte(b.Pad)) != b.Sum {
 				fail("%s/%d: torn or misplaced body (sheet %q, id %d, sum ok %v)", sheet, id, b.Sheet, b.ID, crc32.ChecksumIEEE([]byte(b.Pad)) == b.Sum)
 			}
+			// A batch is all in or all out; only a truncation may have
+			// removed its beginning.
+			if b.N < 1 || id < b.At || id >= b.At+eventlog.SequenceID(b.N) || b.At+eventlog.SequenceID(b.N) > next {
+				fail("%s/%d: entry of the batch of %d at %d, but the log ends at %d: the batch is half in", sheet, id, b.N, b.At, next)
+			}
 			md := e.Metadata
 			switch {
 			case md.History != "":
@@ -365,38 +376,57 @@ func crashWriter(l eventlog.EventLog, sheet string, w int, say, die func(string,
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(w)))
 	var next eventlog.SequenceID
 	for {
-		// Mostly small bodies, some spanning several pages.
-		size := rng.IntN(300)
-		if rng.IntN(10) == 0 {
-			size = rng.IntN(20000)
+		// A third of the appends are batches of 2 to 6 entries.
+		n := 1
+		if rng.IntN(3) == 0 {
+			n = 2 + rng.IntN(5)
 		}
-		pad := make([]byte, size)
-		for i := range pad {
-			pad[i] = "0123456789abcdef"[rng.IntN(16)]
+		batch := make([]eventlog.Entry, n)
+		for i := range batch {
+			// Mostly small bodies, some spanning several pages.
+			size := rng.IntN(300)
+			if rng.IntN(10) == 0 {
+				size = rng.IntN(20000)
+			}
+			pad := make([]byte, size)
+			for j := range pad {
+				pad[j] = "0123456789abcdef"[rng.IntN(16)]
+			}
+			b, err := json.Marshal(crashBody{Type: "Crash", Sheet: sheet, ID: next + eventlog.SequenceID(i), At: next, N: n, Writer: w, Pad: string(pad), Sum: crc32.ChecksumIEEE(pad)})
+			if err != nil {
+				die("%v", err)
+			}
+			batch[i].Body = b
 		}
-		b, err := json.Marshal(crashBody{Type: "Crash", Sheet: sheet, ID: next, Writer: w, Pad: string(pad), Sum: crc32.ChecksumIEEE(pad)})
-		if err != nil {
-			die("%v", err)
-		}
-		var md eventlog.Metadata
+		// At most one entry of a batch requests a workflow.
+		pendingAt := -1
 		if rng.IntN(6) == 0 {
-			md.Pending = eventlog.WorkflowSnapshot
+			pendingAt = rng.IntN(n)
+			batch[pendingAt].Pending = eventlog.WorkflowSnapshot
 		}
-		_, err = l.AddEntry(ctx, next, eventlog.Entry{Body: b, Metadata: md}, nil)
+		var err error
+		if n == 1 {
+			_, err = l.AddEntry(ctx, next, batch[0], nil)
+		} else {
+			_, err = l.AddEntries(ctx, next, batch, nil)
+		}
 		var c *errs.ConflictError
 		switch {
 		case errors.As(err, &c):
 			next = eventlog.SequenceID(c.NextSequenceID)
 			continue
 		case err != nil:
-			die("append %s/%d: %v", sheet, next, err)
+			die("append %s/%d (%d entries): %v", sheet, next, n, err)
 		}
-		sum := sha256.Sum256(b)
-		say("A %s %d %x", sheet, next, sum)
-		id := next
-		next++
+		for i, e := range batch {
+			sum := sha256.Sum256(e.Body)
+			say("A %s %d %x", sheet, next+eventlog.SequenceID(i), sum)
+		}
+		at := next
+		next += eventlog.SequenceID(n)
 
-		if md.Pending != "" && rng.IntN(2) == 0 {
+		if pendingAt >= 0 && rng.IntN(2) == 0 {
+			id := at + eventlog.SequenceID(pendingAt)
 			ok, err := l.SetMetadata(ctx, id, eventlog.CompleteWorkflow(eventlog.WorkflowSnapshot, crashBlob(sheet, id)))
 			switch {
 			case err != nil && !isType[*errs.RangeError](err): // a truncation may have passed it

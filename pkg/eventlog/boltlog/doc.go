@@ -38,7 +38,7 @@
 //
 // Every write updates the entry, its head and both indexes in one
 // transaction, so they always agree (Verify checks that they do). The head
-// makes AddEntry's conflict check and lastSnapshot O(1) lookups; the
+// makes an append's conflict check and lastSnapshot O(1) lookups; the
 // snapshot index makes FromSnapshot O(log n) even after the newest
 // snapshot is cleared; the pending index lets Pending list the workflows
 // to re-send at start-up without reading a single entry.
@@ -48,10 +48,12 @@
 // An append is acknowledged only after the transaction that holds it has
 // been committed, fsync included: the store never sets bbolt's NoSync. One
 // fsync per append would bound throughput by the disk's sync latency, so
-// every write (AddEntry, SetMetadata, Truncate) goes through a commit
-// queue: one goroutine takes every request waiting, applies them in order
-// inside one read-write transaction and commits once, then answers them
-// all. While it commits, new requests queue up for the next round. There
+// every write (AddEntry, AddEntries, SetMetadata, Truncate) goes through a
+// commit queue: one goroutine takes every request waiting, applies them in
+// order inside one read-write transaction and commits once, then answers
+// them all. A batch of entries (AddEntries) is one request: it is applied
+// whole or not at all inside its transaction, so it is durable, and
+// visible, all at once. While it commits, new requests queue up for the next round. There
 // is no timer: a lone writer pays one fsync, and under load a batch holds
 // whatever arrived during the previous fsync (bounded by
 // Options.MaxBatchOps and MaxBatchBytes).

@@ -72,24 +72,35 @@ func putHead(tx *bolt.Tx, key []byte, h head) error {
 	return tx.Bucket(bucketHeads).Put(key, h.encode())
 }
 
-// AddEntry implements eventlog.EventLog.
+// AddEntry implements eventlog.EventLog: the batch of one entry.
 func (l *sheetLog) AddEntry(ctx context.Context, id eventlog.SequenceID, e eventlog.Entry, known *eventlog.SequenceID) (*eventlog.SnapshotRef, error) {
+	return l.AddEntries(ctx, id, []eventlog.Entry{e}, known)
+}
+
+// AddEntries implements eventlog.EventLog. The batch is one request of
+// the group commit: it is applied inside one transaction, whole, and made
+// durable by that transaction's one fsync.
+func (l *sheetLog) AddEntries(ctx context.Context, id eventlog.SequenceID, entries []eventlog.Entry, known *eventlog.SequenceID) (*eventlog.SnapshotRef, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, abandoned(err)
 	}
-	if err := eventlog.ValidateEntry(e); err != nil {
+	if err := eventlog.ValidateBatch(entries); err != nil {
 		return nil, err
 	}
-	// The record is a copy: the caller may reuse e.Body once we return,
-	// and the committer reads nothing the caller owns.
-	rec := encodeRecord(e.Body, e.Metadata)
-	md := e.Metadata
+	// The records are copies: the caller may reuse its bodies once we
+	// return, and the committer reads nothing the caller owns.
+	b := batch{recs: make([][]byte, len(entries)), mds: make([]eventlog.Metadata, len(entries))}
+	size := 0
+	for i, e := range entries {
+		b.recs[i] = encodeRecord(e.Body, e.Metadata)
+		b.mds[i] = e.Metadata
+		size += len(b.recs[i]) + len(l.prefix) + 8
+	}
 	known = copyKnown(known)
-	key := idKey(l.prefix, id)
 
 	var last *eventlog.SnapshotRef
-	err := l.s.update(ctx, len(rec)+len(key), func(tx *bolt.Tx) (outcome, fatal error) {
-		last, outcome, fatal = l.appendTx(tx, id, key, rec, md, known)
+	err := l.s.update(ctx, size, func(tx *bolt.Tx) (outcome, fatal error) {
+		last, outcome, fatal = l.appendTx(tx, id, b, known)
 		return outcome, fatal
 	})
 	if err != nil {
@@ -98,9 +109,16 @@ func (l *sheetLog) AddEntry(ctx context.Context, id eventlog.SequenceID, e event
 	return last, nil
 }
 
-// appendTx is AddEntry inside a transaction: rec is the encoded entry,
-// md its metadata, key its key.
-func (l *sheetLog) appendTx(tx *bolt.Tx, id eventlog.SequenceID, key, rec []byte, md eventlog.Metadata, known *eventlog.SequenceID) (last *eventlog.SnapshotRef, outcome, fatal error) {
+// batch is an append's entries, encoded: recs[i] is the record of the
+// entry at id+i, mds[i] its metadata.
+type batch struct {
+	recs [][]byte
+	mds  []eventlog.Metadata
+}
+
+// appendTx is AddEntries inside a transaction. It decides the outcome
+// (a conflict, ids used up) before it writes anything.
+func (l *sheetLog) appendTx(tx *bolt.Tx, id eventlog.SequenceID, b batch, known *eventlog.SequenceID) (last *eventlog.SnapshotRef, outcome, fatal error) {
 	h, err := l.readHead(tx)
 	if err != nil {
 		return nil, err, nil
@@ -108,35 +126,44 @@ func (l *sheetLog) appendTx(tx *bolt.Tx, id eventlog.SequenceID, key, rec []byte
 	if id != h.next {
 		return nil, errs.Conflict(uint64(id), uint64(h.next)), nil
 	}
-	if h.next == math.MaxUint64 {
-		return nil, errs.Storage(nil, "the event log of sheet %s has used every sequence id", l.sheet), nil
+	n := eventlog.SequenceID(len(b.recs))
+	if h.next > math.MaxUint64-n {
+		return nil, errs.Storage(nil, "the event log of sheet %s has too few sequence ids left for %d entries", l.sheet, n), nil
 	}
 	nh := h
-	nh.next++
-	if md.Snapshot != "" {
-		nh.hasSnap, nh.snap = true, id
+	nh.next += n
+	snapBlob := ""
+	for i, md := range b.mds {
+		if md.Snapshot != "" {
+			nh.hasSnap, nh.snap, snapBlob = true, id+eventlog.SequenceID(i), md.Snapshot
+		}
 	}
 	// Read what the reply needs before writing anything, so that a
-	// failure here leaves the transaction clean.
-	if md.Snapshot != "" {
-		if known != nil && *known != id {
-			last = &eventlog.SnapshotRef{SequenceID: id, BlobID: md.Snapshot}
+	// failure here leaves the transaction clean. The newest snapshot
+	// after the batch is its own last one, if it carries any.
+	if snapBlob != "" {
+		if known != nil && *known != nh.snap {
+			last = &eventlog.SnapshotRef{SequenceID: nh.snap, BlobID: snapBlob}
 		}
 	} else if last, err = l.lastSnapshot(tx, h, known); err != nil {
 		return nil, err, nil
 	}
 
-	if err := tx.Bucket(bucketEntries).Put(key, rec); err != nil {
-		return nil, nil, err
-	}
-	if md.Pending != "" {
-		if err := tx.Bucket(bucketPending).Put(key, []byte(md.Pending)); err != nil {
+	entries, pending, snapshots := tx.Bucket(bucketEntries), tx.Bucket(bucketPending), tx.Bucket(bucketSnapshots)
+	for i, rec := range b.recs {
+		key := idKey(l.prefix, id+eventlog.SequenceID(i))
+		if err := entries.Put(key, rec); err != nil {
 			return nil, nil, err
 		}
-	}
-	if md.Snapshot != "" {
-		if err := tx.Bucket(bucketSnapshots).Put(key, snapshotMark); err != nil {
-			return nil, nil, err
+		if p := b.mds[i].Pending; p != "" {
+			if err := pending.Put(key, []byte(p)); err != nil {
+				return nil, nil, err
+			}
+		}
+		if b.mds[i].Snapshot != "" {
+			if err := snapshots.Put(key, snapshotMark); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	if err := putHead(tx, l.key, nh); err != nil {

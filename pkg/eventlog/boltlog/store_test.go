@@ -605,3 +605,78 @@ func TestFailedCommitBreaksStore(t *testing.T) {
 	}
 	add(t, l, 1, eventlog.Metadata{})
 }
+
+// A batch is one request of the group commit: alone, it is one
+// transaction (one fsync); queued with other writes, it shares their
+// transaction and lands whole, before the writes queued after it; and a
+// write that fails in bbolt beside it does not split it.
+func TestBatchIsOneCommit(t *testing.T) {
+	s := openTemp(t, Options{})
+	l := mustLog(t, s, "b")
+	ctx := t.Context()
+	batch := func(from, n int) []eventlog.Entry {
+		es := make([]eventlog.Entry, n)
+		for i := range es {
+			es[i].Body = body(from + i)
+		}
+		return es
+	}
+	claimed0, commits0 := s.c.claimed.Load(), s.c.batches.Load()
+	if _, err := l.AddEntries(ctx, 0, batch(0, eventlog.MaxBatch), nil); err != nil {
+		t.Fatal(err)
+	}
+	if c, n := s.c.claimed.Load()-claimed0, s.c.batches.Load()-commits0; c != 1 || n != 1 {
+		t.Fatalf("a batch of %d entries took %d requests in %d transactions, want 1 in 1", eventlog.MaxBatch, c, n)
+	}
+
+	next := eventlog.MaxBatch
+	release := holdWriter(t, s)
+	results := make(chan string, 10)
+	go func() { // taken alone while the writer is held
+		_, err := l.AddEntry(ctx, eventlog.SequenceID(next), eventlog.Entry{Body: body(next)}, nil)
+		results <- fmt.Sprint("first ", err)
+	}()
+	waitFor(t, "the first write to be taken", func() bool { return s.c.claimed.Load()-claimed0 == 2 })
+	queue := func(name string, call func() any) {
+		n := queued(s)
+		go func() { results <- fmt.Sprint(name, " ", call()) }()
+		waitFor(t, name+" to queue", func() bool { return queued(s) == n+1 })
+	}
+	queue("batch", func() any {
+		_, err := l.AddEntries(ctx, eventlog.SequenceID(next+1), batch(next+1, 5), nil)
+		return err
+	})
+	queue("racer", func() any {
+		_, err := l.AddEntry(ctx, eventlog.SequenceID(next+1), eventlog.Entry{Body: body(1000)}, nil)
+		return errs.TypeOf(err)
+	})
+	queue("fatal", func() any {
+		err := s.update(ctx, 1, func(tx *bolt.Tx) (error, error) {
+			return nil, tx.Bucket(bucketHeads).Put(nil, nil)
+		})
+		return isType[*errs.StorageError](err)
+	})
+	queue("after", func() any {
+		_, err := l.AddEntry(ctx, eventlog.SequenceID(next+6), eventlog.Entry{Body: body(next + 6)}, nil)
+		return err
+	})
+	release()
+	var got []string
+	for range 5 {
+		got = append(got, <-results)
+	}
+	slices.Sort(got)
+	want := []string{"after <nil>", "batch <nil>", "fatal true", "first <nil>", "racer " + errs.TypeConflict}
+	if !slices.Equal(got, want) {
+		t.Fatalf("results %q, want %q", got, want)
+	}
+	_, entries := all(t, l, eventlog.FromStart)
+	if len(entries) != next+7 {
+		t.Fatalf("%d entries, want %d", len(entries), next+7)
+	}
+	for i, e := range entries {
+		if string(e.Body) != string(body(i)) {
+			t.Fatalf("entry %d is %s", i, e.Body)
+		}
+	}
+}

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/sheetlog/sheetlog/internal/awscost"
 	"github.com/sheetlog/sheetlog/pkg/awsschema"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
@@ -48,8 +46,8 @@ func TestCostDynamoDB(t *testing.T) {
 				name, u.Total(), u.Requests, writes(u), maxRequests, wantWrites)
 		}
 	}
-	headSize := func() int { return itemSize(rawItem(t, f, l.Sheet(), -1)) }
-	entrySize := func(id int) int { return itemSize(rawItem(t, f, l.Sheet(), id)) }
+	headSize := func() int { return dynamo.ItemSize(rawItem(t, f, l.Sheet(), -1)) }
+	entrySize := func(id int) int { return dynamo.ItemSize(rawItem(t, f, l.Sheet(), id)) }
 
 	// Append.
 	u := f.count.Measure(func() { mustAdd(t, l, 150, cell(150)) })
@@ -63,6 +61,34 @@ func TestCostDynamoDB(t *testing.T) {
 		}
 	})
 	row("append, conflict", u, rcuStrong(headSize()), 0, "the head read answers; nothing is written", 1, 0)
+
+	// Batch appends: one head read and one transaction whatever the
+	// size, so the head's share of the cost shrinks as the batch grows.
+	next := 151
+	for _, n := range []int{1, 10, eventlog.MaxBatch} {
+		batch := make([]eventlog.Entry, n)
+		for i := range batch {
+			batch[i] = cell(next + i)
+		}
+		u := f.count.Measure(func() {
+			if _, err := l.AddEntries(ctx, eventlog.SequenceID(next), batch, nil); err != nil {
+				t.Fatalf("AddEntries(%d, %d entries): %v", next, n, err)
+			}
+		})
+		w := wcu(headSize())
+		for id := next; id < next+n; id++ {
+			w += wcu(entrySize(id))
+		}
+		w *= 2 // transactional writes
+		r := rcuStrong(headSize())
+		perEntry := w / float64(n)
+		row(fmt.Sprintf("append, batch of %d", n), u, r, w,
+			fmt.Sprintf("per entry: %.3g requests, %.3g RCU, %.3g WCU", float64(u.Total())/float64(n), r/float64(n), perEntry), 2, 1)
+		if n == eventlog.MaxBatch && perEntry > 2.1 {
+			t.Errorf("a batch of %d entries costs %.3g WCU per entry, want at most 2.1", n, perEntry)
+		}
+		next += n
+	}
 
 	// A query page of 100 entries.
 	var pageBytes int
@@ -165,27 +191,6 @@ func TestCostDynamoDB(t *testing.T) {
 	} else {
 		t.Log("\n" + b.String())
 	}
-}
-
-// itemSize is an item's size as DynamoDB bills it: attribute names plus
-// values (strings and binary by length, numbers about one byte per two
-// digits plus one).
-func itemSize(it map[string]types.AttributeValue) int {
-	n := 0
-	for k, v := range it {
-		n += len(k)
-		switch v := v.(type) {
-		case *types.AttributeValueMemberS:
-			n += len(v.Value)
-		case *types.AttributeValueMemberN:
-			n += (len(strings.TrimLeft(v.Value, "-0"))+1)/2 + 1
-		case *types.AttributeValueMemberB:
-			n += len(v.Value)
-		default:
-			n += 1
-		}
-	}
-	return n
 }
 
 // wcu is the write units of one standard write of size bytes: 1 per KB

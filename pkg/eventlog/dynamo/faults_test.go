@@ -106,24 +106,32 @@ func faultyLog(t *testing.T) (*fixture, *faultyHTTP, *dynamo.Log) {
 	return f, fh, f.log(t, dynamo.Options{Retry: fastRetry})
 }
 
+// faultCase injects mode into the requests of operation op.
+type faultCase struct {
+	name string
+	op   string
+	mode fault
+}
+
+// appendFaults are the faults an append meets: on its head read, and on
+// its transaction before or after the server applied it.
+var appendFaults = []faultCase{
+	{"GetItemThrottled", "GetItem", throttled},
+	{"TransactThrottled", "TransactWriteItems", throttled},
+	{"Transact503", "TransactWriteItems", unavailable},
+	{"TransactConflict", "TransactWriteItems", txConflict},
+	{"TransactReplyLost", "TransactWriteItems", lostReply},
+	{"TransactReply500", "TransactWriteItems", lost500},
+}
+
 // Transient failures, before or after the write reached the server, are
 // retried; every append lands exactly once and ids stay dense.
 func TestFaultsRetried(t *testing.T) {
 	ctx := context.Background()
-	for _, c := range []struct {
-		name string
-		op   string
-		mode fault
-	}{
-		{"GetItemThrottled", "GetItem", throttled},
-		{"TransactThrottled", "TransactWriteItems", throttled},
-		{"Transact503", "TransactWriteItems", unavailable},
-		{"TransactConflict", "TransactWriteItems", txConflict},
-		{"TransactReplyLost", "TransactWriteItems", lostReply},
-		{"TransactReply500", "TransactWriteItems", lost500},
-		{"QueryThrottled", "Query", throttled},
-		{"UpdateItemReplyLost", "UpdateItem", lostReply},
-	} {
+	for _, c := range append(appendFaults,
+		faultCase{"QueryThrottled", "Query", throttled},
+		faultCase{"UpdateItemReplyLost", "UpdateItem", lostReply},
+	) {
 		t.Run(c.name, func(t *testing.T) {
 			_, fh, l := faultyLog(t)
 			mustAdd(t, l, 0, entry(0))
@@ -235,5 +243,79 @@ func TestConditionNeverStorageError(t *testing.T) {
 	ok, err := l.SetMetadata(ctx, 0, eventlog.CompleteWorkflow("snapshot", "b"))
 	if err != nil || ok {
 		t.Fatalf("completion with nothing pending under faults: %v %v", ok, err)
+	}
+}
+
+// A batch under the same faults: retried until it lands, once and whole;
+// a lost reply is resolved by the batch's token. The reply's snapshot is
+// the batch's own.
+func TestFaultsBatch(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range appendFaults {
+		t.Run(c.name, func(t *testing.T) {
+			_, fh, l := faultyLog(t)
+			mustAdd(t, l, 0, entry(0))
+			batch := entries(1, 6)
+			batch[2].Pending = "snapshot"
+			batch[3].Snapshot = "blob-4"
+			fh.arm(c.op, c.mode, 3)
+			last, err := l.AddEntries(ctx, 1, batch, eventlog.Known(0))
+			if err != nil {
+				t.Fatalf("AddEntries under faults: %v", err)
+			}
+			if fh.fired() == 0 {
+				t.Fatalf("no fault was injected")
+			}
+			if last == nil || *last != (eventlog.SnapshotRef{SequenceID: 4, BlobID: "blob-4"}) {
+				t.Fatalf("lastSnapshot = %+v, want {4 blob-4}", last)
+			}
+			first, next, got := readAll(t, l)
+			if first != 0 || next != 6 {
+				t.Fatalf("log is [%d,%d), want [0,6)", first, next)
+			}
+			for i, e := range batch {
+				if g := got[1+i]; string(g.Body) != string(e.Body) || g.Metadata != e.Metadata {
+					t.Fatalf("entry %d is %s %+v, want %s %+v", 1+i, g.Body, g.Metadata, e.Body, e.Metadata)
+				}
+			}
+			_, err = l.AddEntries(ctx, 1, batch, nil)
+			wantErr[*errs.ConflictError](t, err, "the same batch again")
+		})
+	}
+}
+
+// When the faults outlast the retries, a batch is all in the log or not
+// at all.
+func TestFaultsExhaustedBatch(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		mode    fault
+		applied bool
+	}{
+		{"Refused", throttled, false},
+		{"ReplyLost", lostReply, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, fh, l := faultyLog(t)
+			mustAdd(t, l, 0, entry(0))
+			fh.arm("TransactWriteItems", c.mode, 1000)
+			_, err := l.AddEntries(ctx, 1, entries(1, 8), nil)
+			wantErr[*errs.StorageError](t, err, "AddEntries with every attempt failing")
+			fh.arm("", 0, 0)
+			_, next, got := readAll(t, l)
+			want := entries(0, 1)
+			if c.applied {
+				want = entries(0, 8)
+			}
+			if next != uint64(len(want)) {
+				t.Fatalf("log ends at %d, want %d: the batch is half in", next, len(want))
+			}
+			for i := range want {
+				if string(got[i].Body) != string(want[i].Body) {
+					t.Fatalf("entry %d is %s", i, got[i].Body)
+				}
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -74,6 +75,17 @@ const (
 	numberBytes = 21
 	tokenLen    = 22 // base64 (raw URL) of 16 random bytes
 )
+
+// maxTransactBytes is the most the items of one transaction may hold
+// together ("4 MB"; counted as DynamoDB counts item sizes, see itemSize).
+// A batch append is one transaction, so it bounds a batch's total size.
+const maxTransactBytes = 4_000_000
+
+// headMaxBytes bounds the size of a head item: its key and every
+// attribute, with the longest snapshot blob id.
+var headMaxBytes = len(attrSheet) + sheetMaxLen + len(attrSeq) + numberBytes +
+	len(attrNext) + len(attrFirst) + len(attrSnapSeq) + len(attrMV) + 4*numberBytes +
+	len(attrSnapBlob) + MaxMetadataLen
 
 // MaxBodyBytes is the largest entry body the log stores.
 var MaxBodyBytes = maxItemBytes - entryOverhead(sheetMaxLen)
@@ -162,6 +174,28 @@ func entryItem(sheet string, id eventlog.SequenceID, e eventlog.Entry, tok strin
 // pendingShard is the pending index partition of an entry.
 func pendingShard(sheet string, id eventlog.SequenceID) int {
 	return awsschema.PendingShard(sheet, uint64(id))
+}
+
+// itemSize is the size of an item as DynamoDB counts it for its limits
+// and its capacity units: the names of the attributes plus their values,
+// a string or binary value by its length, a number by about one byte per
+// two significant digits plus one.
+func itemSize(it map[string]types.AttributeValue) int {
+	n := 0
+	for k, v := range it {
+		n += len(k)
+		switch v := v.(type) {
+		case *types.AttributeValueMemberS:
+			n += len(v.Value)
+		case *types.AttributeValueMemberN:
+			n += (len(strings.TrimLeft(v.Value, "-0"))+1)/2 + 1
+		case *types.AttributeValueMemberB:
+			n += len(v.Value)
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 // decoded is an entry item read back.

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -125,19 +126,36 @@ func (l *Log) backoff(ctx context.Context, round int, what string) error {
 	return nil
 }
 
-// AddEntry appends e at id: a consistent read of the head (an early
-// conflict, and the newest snapshot for the reply) and one transaction that
-// advances the head's next id from id to id+1 and puts the entry.
+// AddEntry appends e at id: the batch of one entry.
 func (l *Log) AddEntry(ctx context.Context, id eventlog.SequenceID, e eventlog.Entry, known *eventlog.SequenceID) (*eventlog.SnapshotRef, error) {
+	return l.AddEntries(ctx, id, []eventlog.Entry{e}, known)
+}
+
+// AddEntries appends entries at id, id+1, ...: a consistent read of the
+// head (an early conflict, and the newest snapshot for the reply) and one
+// transaction that advances the head's next id from id to id+n and puts
+// the n entries, all carrying the append's token. A batch that could not
+// be one transaction is refused before anything is sent (checkBatch).
+func (l *Log) AddEntries(ctx context.Context, id eventlog.SequenceID, entries []eventlog.Entry, known *eventlog.SequenceID) (*eventlog.SnapshotRef, error) {
 	const what = "appending to the event log"
-	if err := checkEntry(e); err != nil {
+	tok := newToken()
+	// The transaction's items: the head update (filled in each round),
+	// then the entries, in id order.
+	items, err := l.entryPuts(id, entries, tok)
+	if err != nil {
 		return nil, err
 	}
 	if err := checkCtx(ctx, what); err != nil {
 		return nil, err
 	}
-	tok := newToken()
-	item := entryItem(l.sheet, id, e, tok, l.s.now().UnixMilli())
+	n := uint64(len(entries))
+	// The newest snapshot the batch carries becomes the log's newest.
+	var batchSnap *eventlog.SnapshotRef
+	for i, e := range entries {
+		if e.Snapshot != "" {
+			batchSnap = &eventlog.SnapshotRef{SequenceID: id + eventlog.SequenceID(i), BlobID: e.Snapshot}
+		}
+	}
 	maybe := false // an attempt may have been applied unseen
 	var after head // the head as the last transaction sent would leave it
 	for round := 0; ; round++ {
@@ -157,6 +175,9 @@ func (l *Log) AddEntry(ctx context.Context, id eventlog.SequenceID, e eventlog.E
 			}
 			return nil, errs.Conflict(uint64(id), h.next)
 		}
+		if h.next > math.MaxUint64-n {
+			return nil, errs.Storage(nil, "%s: sheet %s has too few sequence ids left for %d entries", what, l.sheet, n)
+		}
 		if round >= maxRounds {
 			return nil, errs.Storage(nil, "%s: the newest snapshot kept changing during %d attempts", what, round)
 		}
@@ -172,41 +193,30 @@ func (l *Log) AddEntry(ctx context.Context, id eventlog.SequenceID, e eventlog.E
 			// just read.
 			cond += " AND " + snapshotUnchanged(hx, h)
 		}
-		headUpdate := "SET " + hx.n(attrNext) + " = " + hx.v("n1", num(uint64(id)+1)) +
+		headUpdate := "SET " + hx.n(attrNext) + " = " + hx.v("next", num(uint64(id)+n)) +
 			", " + hx.n(attrFirst) + " = if_not_exists(" + hx.n(attrFirst) + ", " + hx.v("zero", num(0)) + ")"
 		after = h
-		after.next = uint64(id) + 1
-		if e.Snapshot != "" {
-			// The new entry is the newest there is, so its snapshot is
-			// the newest snapshot.
+		after.next = uint64(id) + n
+		if batchSnap != nil {
 			// Moving the pointer bumps the metadata version, like every
 			// other change of it: a SetMetadata that read the old pointer
 			// must not write over this one.
-			headUpdate += ", " + hx.n(attrSnapSeq) + " = " + hx.v("nss", num(uint64(id))) +
-				", " + hx.n(attrSnapBlob) + " = " + hx.v("nsb", str(e.Snapshot)) +
+			headUpdate += ", " + hx.n(attrSnapSeq) + " = " + hx.v("nss", num(uint64(batchSnap.SequenceID))) +
+				", " + hx.n(attrSnapBlob) + " = " + hx.v("nsb", str(batchSnap.BlobID)) +
 				", " + hx.n(attrMV) + " = if_not_exists(" + hx.n(attrMV) + ", :zero) + " + hx.v("one", num(1))
 			after.mv++
-			after.hasSnap, after.snapSeq, after.snapBlob = true, uint64(id), e.Snapshot
+			after.hasSnap, after.snapSeq, after.snapBlob = true, uint64(batchSnap.SequenceID), batchSnap.BlobID
 		}
-		px := newExpr()
-		amb, err := l.transact(ctx, what,
-			types.TransactWriteItem{Update: &types.Update{
-				TableName:                           aws.String(l.s.table),
-				Key:                                 headKey(l.sheet),
-				UpdateExpression:                    aws.String(headUpdate),
-				ConditionExpression:                 aws.String(cond),
-				ExpressionAttributeNames:            hx.names,
-				ExpressionAttributeValues:           hx.valuesOrNil(),
-				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-			}},
-			types.TransactWriteItem{Put: &types.Put{
-				TableName:                           aws.String(l.s.table),
-				Item:                                item,
-				ConditionExpression:                 aws.String("attribute_not_exists(" + px.n(attrSeq) + ")"),
-				ExpressionAttributeNames:            px.names,
-				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-			}},
-		)
+		items[0] = types.TransactWriteItem{Update: &types.Update{
+			TableName:                           aws.String(l.s.table),
+			Key:                                 headKey(l.sheet),
+			UpdateExpression:                    aws.String(headUpdate),
+			ConditionExpression:                 aws.String(cond),
+			ExpressionAttributeNames:            hx.names,
+			ExpressionAttributeValues:           hx.valuesOrNil(),
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}}
+		amb, err := l.transact(ctx, what, items...)
 		maybe = maybe || amb
 		if err == nil {
 			return after.lastSnapshot(known), nil
@@ -240,11 +250,53 @@ func (l *Log) AddEntry(ctx context.Context, id eventlog.SequenceID, e eventlog.E
 			// next is still id: only the snapshot changed. Read again.
 			continue
 		}
-		if reasonFailed(rs, 1) {
-			return nil, errs.Storage(nil, "%s: sheet %s has an entry at %d although its head says that is the next id", what, l.sheet, id)
+		for i := range entries {
+			if reasonFailed(rs, 1+i) {
+				return nil, errs.Storage(nil, "%s: sheet %s has an entry at %d although its head says the next id is %d", what, l.sheet, uint64(id)+uint64(i), id)
+			}
 		}
 		return nil, storageErr(err, what)
 	}
+}
+
+// entryPuts checks a batch and builds the transaction items that put
+// its entries at id, id+1, ..., each only if no item is there yet, after
+// an empty slot for the head update. Everything DynamoDB would refuse is
+// refused here, as a ValidationError, before any request: each entry as
+// checkEntry says, and a batch whose items would exceed a transaction's
+// size limit.
+func (l *Log) entryPuts(id eventlog.SequenceID, entries []eventlog.Entry, tok string) ([]types.TransactWriteItem, error) {
+	if err := eventlog.ValidateBatch(entries); err != nil {
+		return nil, err
+	}
+	for i, e := range entries {
+		if err := checkEntry(e); err != nil {
+			return nil, eventlog.BatchEntryError(len(entries), i, err)
+		}
+	}
+	now := l.s.now().UnixMilli()
+	// Every put has the same condition; DynamoDB wants the placeholders
+	// of each item to be its own, which a shared read-only map is.
+	px := newExpr()
+	putCond := aws.String("attribute_not_exists(" + px.n(attrSeq) + ")")
+	items := make([]types.TransactWriteItem, 1, 1+len(entries))
+	size := headMaxBytes
+	for i, e := range entries {
+		item := entryItem(l.sheet, id+eventlog.SequenceID(i), e, tok, now)
+		size += itemSize(item)
+		items = append(items, types.TransactWriteItem{Put: &types.Put{
+			TableName:                           aws.String(l.s.table),
+			Item:                                item,
+			ConditionExpression:                 putCond,
+			ExpressionAttributeNames:            px.names,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}})
+	}
+	if size > maxTransactBytes {
+		return nil, errs.Validation("a batch of %d entries makes a DynamoDB transaction of about %d bytes; at most %d fit in one: append it in smaller batches",
+			len(entries), size, maxTransactBytes)
+	}
+	return items, nil
 }
 
 // snapshotUnchanged is a condition on the head: its newest snapshot is

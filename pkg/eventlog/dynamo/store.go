@@ -2,8 +2,10 @@
 // shared by every sheet, laid out as awsschema.EventLogTable says.
 //
 // Each sheet has a head item (sort key -1) beside its entries (sort key =
-// sequence id). Appends and metadata changes are transactions over the head
-// and one entry; reads validate what they return against the head. Why
+// sequence id). An append is one transaction over the head and the 1 to 99
+// entries it adds (AddEntry is a batch of one), a metadata change one over
+// the head and one entry; reads validate what they return against the
+// head. Why
 // this gives dense ids, linearizable reads and what each operation costs
 // is in docs/dynamodb.md.
 package dynamo

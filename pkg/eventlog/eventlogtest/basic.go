@@ -261,6 +261,13 @@ func (s *suite) testLargeEntries(t *testing.T) {
 		want = append(want, eventlog.Entry{Body: large(i)})
 	}
 	h.expect(0, want)
+	// And a batch of them.
+	var batch []eventlog.Entry
+	for i := n; i < n+4; i++ {
+		batch = append(batch, eventlog.Entry{Body: large(i)})
+	}
+	h.addBatch(uint64(n), batch)
+	h.expect(0, append(want, batch...))
 }
 
 func (s *suite) testAppendWithMetadata(t *testing.T) {

@@ -30,15 +30,9 @@ func (s *suite) testConcurrentAppenders(t *testing.T) {
 		mu        sync.Mutex
 		acks      []ack
 		ambiguous = map[string]bool{} // bodies whose append ended in a StorageError
-		failures  []string
+		failures  failures
 	)
-	fail := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(failures) < 20 {
-			failures = append(failures, fmt.Sprintf(format, args...))
-		}
-	}
+	fail := failures.add
 	for w := range writers {
 		wg.Go(func() {
 			var next uint64
@@ -85,12 +79,7 @@ func (s *suite) testConcurrentAppenders(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for _, f := range failures {
-		t.Error(f)
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
+	failures.report(t)
 
 	first, next, got, _ := h.queryAll(eventlog.FromStart, eventlog.ToEnd, nil)
 	if first != 0 || next != uint64(len(got)) {
@@ -127,5 +116,33 @@ func (s *suite) testConcurrentAppenders(t *testing.T) {
 	t.Logf("%d writers × %d attempts: %d entries appended, %d ambiguous", writers, attempts, next, len(ambiguous))
 	if next == 0 {
 		t.Fatalf("no append succeeded")
+	}
+}
+
+// failures collects what goroutines of a test find wrong (they may not
+// stop the test themselves): the first twenty messages.
+type failures struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (f *failures) add(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.msgs) < 20 {
+		f.msgs = append(f.msgs, fmt.Sprintf(format, args...))
+	}
+}
+
+// report fails the test with the messages collected, if there are any.
+func (f *failures) report(t testing.TB) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range f.msgs {
+		t.Error(m)
+	}
+	if len(f.msgs) > 0 {
+		t.FailNow()
 	}
 }

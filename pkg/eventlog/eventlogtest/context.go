@@ -38,6 +38,8 @@ func (s *suite) testContext(t *testing.T) {
 			}
 			_, err := h.log.AddEntry(c.ctx, 3, entry(3), nil)
 			check("AddEntry", err)
+			_, err = h.log.AddEntries(c.ctx, 3, entries(3, 6), nil)
+			check("AddEntries", err)
 			_, err = h.log.SetMetadata(c.ctx, 1, eventlog.CompleteWorkflow(eventlog.WorkflowSnapshot, "b1"))
 			check("SetMetadata", err)
 			_, err = h.log.SetMetadata(c.ctx, 0, eventlog.MetadataUpdate{History: eventlog.Set("h")})

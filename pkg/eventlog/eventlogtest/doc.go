@@ -9,15 +9,23 @@
 //
 // Run covers every rule of the event log contract with named example
 // tests (EmptyLog, Append, AppendConflicts, AppendValidation,
-// BodyRoundTrip, AppendWithMetadata, Metadata, Truncate, Query, Snapshots,
-// LastSnapshot, Context, LargeEntries), then a race of concurrent
-// appenders (ConcurrentAppenders), a linearizability check of concurrent
-// histories with porcupine (Linearizability) and a model-based property
-// test with rapid (Property). The last two use the same small sequential
-// model of the contract. Options scale the heavy tests down for slow
-// backends (Light, Appenders, History, PropertySteps, PagingEntries) and
-// declare page bounds to check (PageLimits). RunStore checks an
-// eventlog.Store, including its Pending listing when it has one.
+// BodyRoundTrip, AppendWithMetadata, AppendBatch, Metadata, Truncate,
+// Query, Snapshots, LastSnapshot, Context, LargeEntries), then a race of
+// concurrent appenders (ConcurrentAppenders), batches racing single
+// appends (BatchRace), readers watching batches land (BatchReaders), a
+// linearizability check of concurrent histories with porcupine
+// (Linearizability) and a model-based property test with rapid
+// (Property). The last two use the same small sequential model of the
+// contract, in which a batch append is one operation. Options scale the
+// heavy tests down for slow backends (Light, Appenders, Batches, History,
+// PropertySteps, PagingEntries) and declare page bounds to check
+// (PageLimits). RunStore checks an eventlog.Store, including its Pending
+// listing when it has one.
+//
+// The suite is itself tested: mutants_test.go runs it against 26 broken
+// logs (among them a batch that lands partially, one visible half-written,
+// one that checks the conflict for its first entry only, one that loses
+// pending) and asserts which subtest catches each.
 //
 // When the linearizability check fails, the history is written as an HTML
 // visualization to a temporary file whose name is logged. A failing
@@ -47,7 +55,17 @@
 //   - Malformed requests fail with ValidationError before any check
 //     against the log: a bad body at a wrong id is a ValidationError, not
 //     a ConflictError, and an update setting a field to "" is a
-//     ValidationError even for an id outside the log.
+//     ValidationError even for an id outside the log. So is a batch of 0
+//     or more than eventlog.MaxBatch entries, one with a bad entry
+//     anywhere, or one with pending on two entries.
+//   - A batch (AddEntries) is one atomic step: a conflict for it is
+//     decided by its first id alone (any other first id is a
+//     ConflictError, whether or not the batch would cover the next id),
+//     its lastSnapshot describes the log after its last entry, no reader
+//     ever sees some of its entries without the others (a page that
+//     reaches the end of the log ends with a batch's last entry), and a
+//     batch that failed with a StorageError is all in the log or not at
+//     all.
 //   - SetMetadata checks the range before the IfPending condition: a
 //     conditional update of an id outside [start, next) is a RangeError,
 //     not "not applied". A conditional update that does not apply reports

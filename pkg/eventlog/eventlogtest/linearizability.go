@@ -52,7 +52,8 @@ var porcupineModel = (&porcupine.NondeterministicModel{
 }).ToModel()
 
 // testLinearizability records histories of several clients calling every
-// operation of the log at once, and checks each against the model.
+// operation of the log at once, batch appends included (each one
+// operation), and checks each against the model.
 func (s *suite) testLinearizability(t *testing.T) {
 	for run := range s.cfg.historyRuns {
 		t.Run(fmt.Sprint("History", run), func(t *testing.T) {
@@ -176,14 +177,33 @@ func (g *clientGen) draw(i int) op {
 		} else if r.IntN(8) == 0 {
 			id++
 		}
-		e := eventlog.Entry{Body: fmt.Appendf(nil, `{"type":"L","c":%d,"i":%d}`, g.client, i)}
-		switch r.IntN(6) {
-		case 0:
-			e.Pending = eventlog.WorkflowSnapshot
-		case 1:
-			e.Snapshot = fmt.Sprintf("b%d.%d", g.client, i)
+		// A third of the appends are batches of 2 to 4 entries, as one
+		// operation of the history; at most one entry of a batch
+		// requests a workflow, as the contract allows.
+		n, kind := 1, opAdd
+		if r.IntN(3) == 0 {
+			n, kind = 2+r.IntN(3), opAddBatch
 		}
-		return op{kind: opAdd, id: id, entry: e, known: g.knownArg()}
+		es := make([]eventlog.Entry, n)
+		pending := false
+		for j := range es {
+			es[j].Body = fmt.Appendf(nil, `{"type":"L","c":%d,"i":%d,"j":%d}`, g.client, i, j)
+			switch r.IntN(6) {
+			case 0:
+				if !pending {
+					es[j].Pending, pending = eventlog.WorkflowSnapshot, true
+				}
+			case 1:
+				es[j].Snapshot = fmt.Sprintf("b%d.%d.%d", g.client, i, j)
+			}
+		}
+		o := op{kind: kind, id: id, known: g.knownArg()}
+		if kind == opAdd {
+			o.entry = es[0]
+		} else {
+			o.entries = es
+		}
+		return o
 	case n < 55:
 		u := eventlog.MetadataUpdate{}
 		switch r.IntN(5) {
@@ -234,6 +254,8 @@ func (g *clientGen) learn(o op, r reply) {
 	switch o.kind {
 	case opAdd:
 		g.nextID = max(g.nextID, uint64(o.id)+1)
+	case opAddBatch:
+		g.nextID = max(g.nextID, uint64(o.id)+uint64(len(o.entries)))
 	case opQuery:
 		if _, ok := o.from.ID(); !ok && !o.from.IsSnapshot() {
 			g.firstID = max(g.firstID, uint64(r.page.Start))

@@ -78,6 +78,7 @@ type opKind uint8
 
 const (
 	opAdd opKind = iota
+	opAddBatch
 	opSetMetadata
 	opQuery
 	opTruncate
@@ -85,13 +86,14 @@ const (
 
 // op is one call of the EventLog interface.
 type op struct {
-	kind  opKind
-	id    eventlog.SequenceID // AddEntry, SetMetadata, Truncate
-	entry eventlog.Entry      // AddEntry
-	upd   eventlog.MetadataUpdate
-	from  eventlog.From
-	to    eventlog.To
-	known *eventlog.SequenceID // AddEntry, Query
+	kind    opKind
+	id      eventlog.SequenceID // AddEntry, AddEntries, SetMetadata, Truncate
+	entry   eventlog.Entry      // AddEntry
+	entries []eventlog.Entry    // AddEntries
+	upd     eventlog.MetadataUpdate
+	from    eventlog.From
+	to      eventlog.To
+	known   *eventlog.SequenceID // AddEntry, AddEntries, Query
 }
 
 // reply is what a call returned, reduced to what the contract constrains.
@@ -114,6 +116,8 @@ func call(ctx context.Context, log eventlog.EventLog, o op) reply {
 	switch o.kind {
 	case opAdd:
 		r.last, r.err = log.AddEntry(ctx, o.id, o.entry, o.known)
+	case opAddBatch:
+		r.last, r.err = log.AddEntries(ctx, o.id, o.entries, o.known)
 	case opSetMetadata:
 		r.applied, r.err = log.SetMetadata(ctx, o.id, o.upd)
 	case opQuery:
@@ -142,15 +146,21 @@ func call(ctx context.Context, log eventlog.EventLog, o op) reply {
 func step(s mState, o op) (mState, reply) {
 	fail := func(tag string) (mState, reply) { return s, reply{errTag: tag} }
 	switch o.kind {
-	case opAdd:
-		if eventlog.ValidateEntry(o.entry) != nil {
+	case opAdd, opAddBatch:
+		entries := o.entries
+		if o.kind == opAdd {
+			entries = []eventlog.Entry{o.entry}
+		}
+		if !validBatch(entries) {
 			return fail(errs.TypeValidation)
 		}
 		if uint64(o.id) != s.next() {
 			return s, reply{errTag: errs.TypeConflict, next: s.next()}
 		}
 		n := s.clone()
-		n.entries = append(n.entries, mEntry{body: string(o.entry.Body), md: o.entry.Metadata})
+		for _, e := range entries {
+			n.entries = append(n.entries, mEntry{body: string(e.Body), md: e.Metadata})
+		}
 		return n, reply{last: n.lastSnapshot(o.known)}
 
 	case opSetMetadata:
@@ -201,6 +211,25 @@ func step(s mState, o op) (mState, reply) {
 		return mState{first: uint64(o.id), entries: slices.Clone(s.entries[k:])}, reply{}
 	}
 	panic("unknown op")
+}
+
+// validBatch is the contract's rule for what one append takes: 1 to
+// MaxBatch entries, each a valid entry, at most one of them with pending
+// set. (A single AddEntry is the batch of one.)
+func validBatch(entries []eventlog.Entry) bool {
+	if len(entries) == 0 || len(entries) > eventlog.MaxBatch {
+		return false
+	}
+	pending := 0
+	for _, e := range entries {
+		if eventlog.ValidateEntry(e) != nil {
+			return false
+		}
+		if e.Pending != "" {
+			pending++
+		}
+	}
+	return pending <= 1
 }
 
 // matches returns nil when got is a reply the contract allows given want
@@ -328,6 +357,8 @@ func (o op) String() string {
 	switch o.kind {
 	case opAdd:
 		return fmt.Sprintf("AddEntry(%d, %s%s%s)", o.id, o.entry.Body, describeMetadata(o.entry.Metadata), describeKnown(o.known))
+	case opAddBatch:
+		return fmt.Sprintf("AddEntries(%d, %s%s)", o.id, describeEntries(o.entries), describeKnown(o.known))
 	case opSetMetadata:
 		s := fmt.Sprintf("SetMetadata(%d, snapshot=%s history=%s pending=%s", o.id,
 			describeField(o.upd.Snapshot), describeField(o.upd.History), describeField(o.upd.Pending))
@@ -351,7 +382,7 @@ func (r reply) describe(o op) string {
 		return r.errTag
 	}
 	switch o.kind {
-	case opAdd:
+	case opAdd, opAddBatch:
 		return "ok" + lastSuffix(r.last)
 	case opSetMetadata:
 		return fmt.Sprintf("applied=%v", r.applied)
@@ -364,6 +395,21 @@ func (r reply) describe(o op) string {
 		return fmt.Sprintf("[%d,%d) complete=%v%s [%s]", p.Start, p.End, p.Complete, lastSuffix(r.last), strings.Join(ids, ", "))
 	}
 	return "ok"
+}
+
+// describeEntries lists a batch's entries, abbreviating long batches.
+func describeEntries(es []eventlog.Entry) string {
+	parts := make([]string, 0, min(len(es), 7))
+	for i, e := range es {
+		if len(es) > 6 && i == 3 {
+			parts = append(parts, fmt.Sprintf("... %d more ...", len(es)-5))
+		}
+		if len(es) > 6 && i >= 3 && i < len(es)-2 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s%s", e.Body, describeMetadata(e.Metadata)))
+	}
+	return fmt.Sprintf("%d entries [%s]", len(es), strings.Join(parts, ", "))
 }
 
 func lastSuffix(r *eventlog.SnapshotRef) string {

@@ -12,10 +12,11 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
@@ -29,6 +30,8 @@ type mutant struct {
 	*memory.Log
 	name string
 
+	// writeMu serializes the appends of batchVisibleHalfway.
+	writeMu  sync.Mutex
 	mu       sync.Mutex
 	maxSnap  *eventlog.SequenceID // staleSnapshotCache
 	cache    map[string]eventlog.Page
@@ -36,40 +39,57 @@ type mutant struct {
 	appended atomic.Int64
 }
 
-// mutants names each mutant and the part of the suite run against it
-// (a -test.run pattern below TestMutantSuite; "" for the whole suite).
-// Most are run against the whole suite; some only against the
-// linearizability check or the property test, to show that those catch
-// them on their own.
-var mutants = []struct{ name, only string }{
-	{"appendTooHigh", ""},
-	{"conflictWrongNext", ""},
-	{"validationAfterConflict", ""},
-	{"dropSnapshotOnAppend", ""},
-	{"phantomAppend", ""},
-	{"ignoreIfPending", ""},
-	{"notAppliedSaysApplied", ""},
-	{"clearIgnored", ""},
-	{"lastSnapshotWhenEqual", ""},
-	{"ignoreContext", ""},
-	{"startAtNextIsRangeError", ""},
-	{"endNotClamped", ""},
-	{"completeLies", ""},
-	{"truncateAtNextRefused", ""},
-	{"truncateBeyondNextClamps", ""},
-	{"truncateOffByOne", ""},
-	{"staleSnapshotCache", ""},
-	{"lostRaceAcked", ""},
-	{"phantomAppend", "ConcurrentAppenders"},
-	{"lostRaceAcked", "ConcurrentAppenders"},
-	{"laggingReads", "Linearizability"},
-	{"lostRaceAcked", "Linearizability"},
-	{"ignoreIfPending", "Property"},
-	{"staleSnapshotCache", "Property"},
-	{"truncateAtNextRefused", "Property"},
-	{"lastSnapshotWhenEqual", "Property"},
-	{"endNotClamped", "Property"},
-	{"truncateOffByOne", "Property"},
+// mutants names each mutant, the part of the suite run against it (a
+// -test.run pattern below TestMutantSuite; "" for the whole suite) and the
+// subtest that must catch it: under -test.failfast, the first one to fail
+// (a regular expression matching its whole path below TestMutantSuite).
+// Most are run against the whole suite, where the first subtest to fail is
+// the one that checks the broken rule most directly; some only against
+// the concurrent tests, the linearizability check or the property test,
+// to show that those catch them on their own.
+var mutants = []struct{ name, only, caughtBy string }{
+	{"appendTooHigh", "", "EmptyLog/AddEntry"},
+	{"conflictWrongNext", "", "EmptyLog/AddEntry"},
+	{"validationAfterConflict", "", "AppendValidation/Empty"},
+	{"dropSnapshotOnAppend", "", "AppendWithMetadata"},
+	{"phantomAppend", "", "Query/Paging"},
+	{"ignoreIfPending", "", "Metadata/Conditional"},
+	{"notAppliedSaysApplied", "", "Metadata/Conditional"},
+	{"clearIgnored", "", "Metadata/ClearEachField"},
+	{"lastSnapshotWhenEqual", "", "AppendWithMetadata"},
+	{"ignoreContext", "", "Context/Cancelled"},
+	{"startAtNextIsRangeError", "", "EmptyLog/Queries"},
+	{"endNotClamped", "", "EmptyLog/Queries"},
+	{"completeLies", "", "Append"},
+	{"truncateAtNextRefused", "", "Truncate/AtNext"},
+	{"truncateBeyondNextClamps", "", "EmptyLog/Truncate"},
+	{"truncateOffByOne", "", "EmptyLog/Truncate"},
+	{"staleSnapshotCache", "", "Snapshots/NewestCleared"},
+	{"lostRaceAcked", "", "EmptyLog/AddEntry"},
+	{"batchPartial", "", "AppendBatch/BadEntryAtEveryPosition"},
+	{"batchVisibleHalfway", "", "BatchReaders"},
+	{"batchConflictFirstOnly", "", "BatchRace"},
+	{"batchLosesPending", "", "AppendBatch/Pending"},
+	{"batchTwoPendings", "", "AppendBatch/Pending"},
+	{"batchLimitOff", "", "AppendBatch/SizeRefused"},
+	{"batchOwnSnapshotIgnored", "", "AppendBatch/Metadata"},
+	{"phantomAppend", "ConcurrentAppenders", "ConcurrentAppenders"},
+	{"lostRaceAcked", "ConcurrentAppenders", "ConcurrentAppenders"},
+	{"laggingReads", "Linearizability", `Linearizability/History\d+`},
+	{"lostRaceAcked", "Linearizability", `Linearizability/History\d+`},
+	{"batchVisibleHalfway", "Linearizability", `Linearizability/History\d+`},
+	{"batchConflictFirstOnly", "Linearizability", `Linearizability/History\d+`},
+	{"ignoreIfPending", "Property", "Property"},
+	{"staleSnapshotCache", "Property", "Property"},
+	{"truncateAtNextRefused", "Property", "Property"},
+	{"lastSnapshotWhenEqual", "Property", "Property"},
+	{"endNotClamped", "Property", "Property"},
+	{"truncateOffByOne", "Property", "Property"},
+	{"batchPartial", "Property", "Property"},
+	{"batchLosesPending", "Property", "Property"},
+	{"batchTwoPendings", "Property", "Property"},
+	{"batchLimitOff", "Property", "Property"},
+	{"batchOwnSnapshotIgnored", "Property", "Property"},
 }
 
 func TestMutantsAreCaught(t *testing.T) {
@@ -104,9 +124,13 @@ func TestMutantsAreCaught(t *testing.T) {
 			if len(all) == 0 || bytes.Contains(out, []byte("panic:")) {
 				t.Fatalf("the suite crashed on mutant %s instead of failing a test:\n%s", m.name, out)
 			}
+			// Failures are reported parent first, so the last line names
+			// the innermost subtest that failed; -failfast stopped the
+			// suite there.
 			caught := string(all[len(all)-1][1])
-			if m.only != "" && !strings.HasPrefix(caught, "TestMutantSuite/"+m.only) {
-				t.Fatalf("mutant %s was caught by %s, not %s:\n%s", m.name, caught, m.only, out)
+			want := regexp.MustCompile("^TestMutantSuite/(" + m.caughtBy + ")$")
+			if !want.MatchString(caught) {
+				t.Fatalf("mutant %s was caught by %s, want %s:\n%s", m.name, caught, m.caughtBy, out)
 			}
 			t.Logf("caught by %s", caught)
 		})
@@ -151,6 +175,9 @@ func (m *mutant) newest(ctx context.Context) *eventlog.SnapshotRef {
 
 func (m *mutant) AddEntry(ctx context.Context, id eventlog.SequenceID, e eventlog.Entry, known *eventlog.SequenceID) (*eventlog.SnapshotRef, error) {
 	switch m.name {
+	case "batchVisibleHalfway":
+		m.writeMu.Lock()
+		defer m.writeMu.Unlock()
 	case "ignoreContext":
 		ctx = context.Background()
 	case "dropSnapshotOnAppend":
@@ -178,6 +205,107 @@ func (m *mutant) AddEntry(ctx context.Context, id eventlog.SequenceID, e eventlo
 		last = m.newest(ctx)
 	}
 	return last, err
+}
+
+// AddEntries breaks the batch rules; the single-entry mutants above
+// break AddEntry alone, which the memory log's AddEntries does not call
+// through the mutant.
+func (m *mutant) AddEntries(ctx context.Context, id eventlog.SequenceID, entries []eventlog.Entry, known *eventlog.SequenceID) (*eventlog.SnapshotRef, error) {
+	pendings := 0
+	for _, e := range entries {
+		if e.Pending != "" {
+			pendings++
+		}
+	}
+	switch m.name {
+	case "ignoreContext":
+		ctx = context.Background()
+	case "batchPartial":
+		// Writes entry by entry and stops at the first refused.
+		if len(entries) > 0 && len(entries) <= eventlog.MaxBatch {
+			return m.oneByOne(ctx, id, entries, known)
+		}
+	case "batchVisibleHalfway":
+		// Checks everything first, then writes entry by entry while
+		// every other append waits: only a reader can tell.
+		m.writeMu.Lock()
+		defer m.writeMu.Unlock()
+		if err := eventlog.ValidateBatch(entries); err != nil {
+			return nil, err
+		}
+		var last *eventlog.SnapshotRef
+		for i, e := range entries {
+			if i > 0 {
+				time.Sleep(entryWriteTime)
+			}
+			var err error
+			if last, err = m.Log.AddEntry(ctx, id+eventlog.SequenceID(i), e, known); err != nil {
+				return nil, err
+			}
+		}
+		return last, nil
+	case "batchConflictFirstOnly":
+		// Checks the conflict for the first entry only; the others go
+		// wherever the end of the log is by then.
+		if err := eventlog.ValidateBatch(entries); err != nil {
+			return nil, err
+		}
+		last, err := m.Log.AddEntry(ctx, id, entries[0], known)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries[1:] {
+			time.Sleep(entryWriteTime)
+			for {
+				_, next := m.bounds(ctx)
+				if last, err = m.Log.AddEntry(ctx, next, e, known); err == nil || ctx.Err() != nil {
+					break
+				}
+			}
+		}
+		return last, err
+	case "batchLosesPending":
+		if len(entries) > 1 && pendings == 1 {
+			entries = slices.Clone(entries)
+			for i := range entries {
+				entries[i].Pending = ""
+			}
+		}
+	case "batchTwoPendings":
+		if pendings > 1 && len(entries) <= eventlog.MaxBatch {
+			return m.oneByOne(ctx, id, entries, known)
+		}
+	case "batchLimitOff":
+		if len(entries) > eventlog.MaxBatch {
+			return m.oneByOne(ctx, id, entries, known)
+		}
+	case "batchOwnSnapshotIgnored":
+		// Replies with the newest snapshot from before the batch.
+		before := m.newest(ctx)
+		_, err := m.Log.AddEntries(ctx, id, entries, known)
+		if err != nil || known == nil || before == nil || before.SequenceID == *known {
+			return nil, err
+		}
+		return before, nil
+	}
+	return m.Log.AddEntries(ctx, id, entries, known)
+}
+
+// entryWriteTime is how long the mutants that write a batch entry by
+// entry take per entry, as a backend doing I/O for each would.
+const entryWriteTime = 20 * time.Microsecond
+
+// oneByOne appends entries one at a time, stopping at the first failure.
+func (m *mutant) oneByOne(ctx context.Context, id eventlog.SequenceID, entries []eventlog.Entry, known *eventlog.SequenceID) (last *eventlog.SnapshotRef, err error) {
+	for i, e := range entries {
+		if i > 0 {
+			runtime.Gosched()
+		}
+		if last, err = m.Log.AddEntry(ctx, id+eventlog.SequenceID(i), e, known); err != nil {
+			return nil, err
+		}
+	}
+	return last, nil
 }
 
 func (m *mutant) SetMetadata(ctx context.Context, id eventlog.SequenceID, u eventlog.MetadataUpdate) (bool, error) {

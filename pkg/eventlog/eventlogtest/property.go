@@ -124,6 +124,23 @@ func drawMetadataValue(t *rapid.T, label string) string {
 	return ""
 }
 
+// drawEntry draws the entry at position j of the append of step i: a body
+// from propBodies made distinct (so that a misplaced entry shows), now
+// and then a malformed one, and metadata.
+func drawEntry(t *rapid.T, i, j int) eventlog.Entry {
+	b := rapid.SampledFrom(propBodies).Draw(t, "body")
+	if rapid.IntRange(0, 15).Draw(t, "bad") == 7 {
+		b = rapid.SampledFrom(propBadBodies).Draw(t, "badBody")
+	} else {
+		b = fmt.Sprintf(`{"i":%d,"j":%d,%s`, i, j, b[1:])
+	}
+	return eventlog.Entry{Body: []byte(b), Metadata: eventlog.Metadata{
+		Snapshot: drawMetadataValue(t, "snapshot"),
+		History:  drawMetadataValue(t, "history"),
+		Pending:  drawMetadataValue(t, "pending"),
+	}}
+}
+
 func drawOp(t *rapid.T, m mState, i int) op {
 	// rapid favours small values (and shrinks towards them), so the kinds
 	// are interleaved to get roughly a third each of appends, metadata
@@ -135,18 +152,28 @@ func drawOp(t *rapid.T, m mState, i int) op {
 		if rapid.IntRange(0, 4).Draw(t, "anyID") == 3 {
 			o.id = drawID(t, m, m.next(), "addID")
 		}
-		b := rapid.SampledFrom(propBodies).Draw(t, "body")
-		if rapid.IntRange(0, 15).Draw(t, "bad") == 7 {
-			b = rapid.SampledFrom(propBadBodies).Draw(t, "badBody")
-		} else {
-			// Distinct bodies, so that a misplaced entry shows.
-			b = fmt.Sprintf(`{"i":%d,%s`, i, b[1:])
+		// A third of the appends are batches (AddEntries).
+		if rapid.IntRange(0, 2).Draw(t, "batch") != 1 {
+			o.entry = drawEntry(t, i, 0)
+			return o
 		}
-		o.entry = eventlog.Entry{Body: []byte(b), Metadata: eventlog.Metadata{
-			Snapshot: drawMetadataValue(t, "snapshot"),
-			History:  drawMetadataValue(t, "history"),
-			Pending:  drawMetadataValue(t, "pending"),
-		}}
+		o.kind = opAddBatch
+		switch rapid.IntRange(0, 15).Draw(t, "batchSize") {
+		case 13, 14, 15:
+			// The sizes at and beyond the limits, with plain entries.
+			n := rapid.SampledFrom([]int{0, eventlog.MaxBatch, eventlog.MaxBatch + 1}).Draw(t, "edgeSize")
+			o.entries = make([]eventlog.Entry, n)
+			for j := range o.entries {
+				o.entries[j].Body = fmt.Appendf(nil, `{"i":%d,"j":%d,"type":"Edge"}`, i, j)
+			}
+		default:
+			// Entries drawn one by one: some batches hold a bad entry or
+			// two pending fields, and are refused whole.
+			o.entries = make([]eventlog.Entry, rapid.IntRange(1, 4).Draw(t, "size"))
+			for j := range o.entries {
+				o.entries[j] = drawEntry(t, i, j)
+			}
+		}
 		return o
 	case 1, 5, 7:
 		u := eventlog.MetadataUpdate{

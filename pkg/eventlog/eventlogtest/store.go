@@ -114,6 +114,11 @@ func RunStore(t *testing.T, store eventlog.Store) {
 		a.setMetadata(4, eventlog.MetadataUpdate{Pending: eventlog.Set(eventlog.WorkflowSnapshot)})
 		want(mine(), pe("pa", 2, eventlog.WorkflowSnapshot), pe("pa", 4, eventlog.WorkflowSnapshot), pe("pb", 0, "other"))
 
+		// A batch's one pending entry is listed like any other.
+		b.addBatch(1, []eventlog.Entry{entry(1), {Body: body(2), Metadata: eventlog.Metadata{Pending: "batched"}}, entry(3)})
+		want(mine(), pe("pa", 2, eventlog.WorkflowSnapshot), pe("pa", 4, eventlog.WorkflowSnapshot), pe("pb", 0, "other"), pe("pb", 2, "batched"))
+		b.setMetadata(2, eventlog.CompleteWorkflow("batched", "2/index"))
+
 		a.setMetadata(2, eventlog.CompleteWorkflow(eventlog.WorkflowSnapshot, "2/index"))
 		b.setMetadata(0, eventlog.MetadataUpdate{Pending: eventlog.Set("renamed")})
 		want(mine(), pe("pa", 4, eventlog.WorkflowSnapshot), pe("pb", 0, "renamed"))

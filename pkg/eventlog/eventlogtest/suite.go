@@ -21,6 +21,8 @@ type config struct {
 	historyClients, historyOp int
 	historyRuns               int
 	propertySteps             int
+	batchRounds               int
+	batchWriters, batches     int
 	maxPageEntries            int
 	maxPageBytes              int
 }
@@ -32,6 +34,8 @@ func defaults() config {
 		largeEntryBytes: 100 << 10,
 		historyClients:  4, historyOp: 25, historyRuns: 6,
 		propertySteps: 50,
+		batchRounds:   50,
+		batchWriters:  3, batches: 60,
 	}
 }
 
@@ -59,6 +63,15 @@ func History(clients, opsPerClient, runs int) Option {
 	}
 }
 
+// Batches sets the batch concurrency tests: rounds of a batch racing
+// single appends (BatchRace, default 50), and writers appending batches
+// of batches each while readers watch (BatchReaders, default 3 × 60).
+func Batches(rounds, writers, batches int) Option {
+	return func(c *config) {
+		c.batchRounds, c.batchWriters, c.batches = max(rounds, 1), max(writers, 1), max(batches, 1)
+	}
+}
+
 // PropertySteps sets the longest operation sequence of the model-based
 // property test (default 50; sequences are n/2 to n steps long, and a
 // failure is reported at the step that fails). The number of sequences is
@@ -76,16 +89,18 @@ func PageLimits(entries, bytes int) Option {
 // Light scales every heavy test down for backends at a few milliseconds
 // per request (DynamoDB on an emulator): 4 × 50 appenders, 120 paged
 // entries, 3 histories of 3 × 15 calls, property sequences of 5 to 10
-// steps. The whole suite then makes about 4,000 calls (15,000 without
-// Light), most of them in the property test, which runs 100 sequences and
-// reads the whole log after every step; -rapid.checks=N changes the number
-// of sequences. Options after Light still apply.
+// steps, 12 batch races, 2 batch writers of 15 batches. The whole suite
+// then makes about 5,000 calls (19,000 without Light), most of them in
+// the property test, which runs 100 sequences and reads the whole log
+// after every step; -rapid.checks=N changes the number of sequences.
+// Options after Light still apply.
 func Light() Option {
 	return func(c *config) {
 		c.appenders, c.attempts = 4, 50
 		c.pagingEntries = 120
 		c.historyClients, c.historyOp, c.historyRuns = 3, 15, 3
 		c.propertySteps = 10
+		c.batchRounds, c.batchWriters, c.batches = 12, 2, 15
 	}
 }
 
@@ -104,6 +119,7 @@ func Run(t *testing.T, newLog func(t *testing.T) eventlog.EventLog, opts ...Opti
 	t.Run("AppendValidation", s.testAppendValidation)
 	t.Run("BodyRoundTrip", s.testBodyRoundTrip)
 	t.Run("AppendWithMetadata", s.testAppendWithMetadata)
+	t.Run("AppendBatch", s.testAppendBatch)
 	t.Run("Metadata", s.testMetadata)
 	t.Run("Truncate", s.testTruncate)
 	t.Run("Query", s.testQuery)
@@ -112,6 +128,8 @@ func Run(t *testing.T, newLog func(t *testing.T) eventlog.EventLog, opts ...Opti
 	t.Run("Context", s.testContext)
 	t.Run("LargeEntries", s.testLargeEntries)
 	t.Run("ConcurrentAppenders", s.testConcurrentAppenders)
+	t.Run("BatchRace", s.testBatchRace)
+	t.Run("BatchReaders", s.testBatchReaders)
 	t.Run("Linearizability", s.testLinearizability)
 	t.Run("Property", s.testProperty)
 }
@@ -151,6 +169,15 @@ func (h *harness) add(id uint64, e eventlog.Entry) {
 	h.t.Helper()
 	if _, err := h.log.AddEntry(h.ctx, eventlog.SequenceID(id), e, nil); err != nil {
 		h.t.Fatalf("AddEntry(%d, %s): %v", id, e.Body, err)
+	}
+}
+
+// addBatch appends es at id with AddEntries and fails the test unless it
+// succeeds.
+func (h *harness) addBatch(id uint64, es []eventlog.Entry) {
+	h.t.Helper()
+	if _, err := h.log.AddEntries(h.ctx, eventlog.SequenceID(id), es, nil); err != nil {
+		h.t.Fatalf("AddEntries(%d, %s): %v", id, describeEntries(es), err)
 	}
 }
 

@@ -6,7 +6,7 @@
 // atomic and the log is trivially linearizable. Bodies are copied on the
 // way in and on the way out: no caller buffer ever aliases stored data.
 //
-// Costs: AddEntry is O(1) amortised, Query is O(page), and the newest
+// Costs: AddEntry is O(1) amortised (AddEntries O(entries)), Query is O(page), and the newest
 // snapshot is cached so that FromSnapshot and lastSnapshot are O(1); only
 // clearing the newest snapshot costs a backward scan to find the previous
 // one.
@@ -94,26 +94,34 @@ func (l *Log) lastSnapshot(known *eventlog.SequenceID) *eventlog.SnapshotRef {
 	return &eventlog.SnapshotRef{SequenceID: l.snapID, BlobID: l.entries[l.snapID-l.first].md.Snapshot}
 }
 
-// AddEntry implements eventlog.EventLog.
+// AddEntry implements eventlog.EventLog: the batch of one entry.
 func (l *Log) AddEntry(ctx context.Context, id eventlog.SequenceID, e eventlog.Entry, known *eventlog.SequenceID) (*eventlog.SnapshotRef, error) {
+	return l.AddEntries(ctx, id, []eventlog.Entry{e}, known)
+}
+
+// AddEntries implements eventlog.EventLog. The whole batch is appended
+// under the one lock, so no reader sees part of it.
+func (l *Log) AddEntries(ctx context.Context, id eventlog.SequenceID, entries []eventlog.Entry, known *eventlog.SequenceID) (*eventlog.SnapshotRef, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, abandoned(err)
 	}
-	if err := eventlog.ValidateEntry(e); err != nil {
+	if err := eventlog.ValidateBatch(entries); err != nil {
 		return nil, err
 	}
-	r := record{body: bytes.Clone(e.Body), md: e.Metadata}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if next := l.next(); id != next {
 		return nil, errs.Conflict(uint64(id), uint64(next))
 	}
-	l.entries = append(l.entries, r)
-	if r.md.Snapshot != "" {
-		l.hasSnap, l.snapID = true, id
-	}
-	if r.md.Pending != "" {
-		l.pending[id] = r.md.Pending
+	for i, e := range entries {
+		at := id + eventlog.SequenceID(i)
+		l.entries = append(l.entries, record{body: bytes.Clone(e.Body), md: e.Metadata})
+		if e.Snapshot != "" {
+			l.hasSnap, l.snapID = true, at
+		}
+		if e.Pending != "" {
+			l.pending[at] = e.Pending
+		}
 	}
 	return l.lastSnapshot(known), nil
 }
