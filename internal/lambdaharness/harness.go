@@ -62,7 +62,8 @@ type Options struct {
 	// SnapshotInterval of the API function (default 50).
 	SnapshotInterval int
 	// SweepGrace and SweepEvery: the sweeper's grace period and schedule
-	// (defaults 1 s and 1 s).
+	// (defaults 1 s and 2 s: a sweep is one Query per pending index shard,
+	// and moto answers each by reading the whole table).
 	SweepGrace, SweepEvery time.Duration
 	// FaultFailFirst and FaultSheetPrefix go to the workflow function
 	// (lambdarun.EnvFaultFailFirst); default 2 (negative: off) and
@@ -93,7 +94,7 @@ func (o *Options) defaults() {
 		o.SweepGrace = time.Second
 	}
 	if o.SweepEvery == 0 {
-		o.SweepEvery = time.Second
+		o.SweepEvery = 2 * time.Second
 	}
 	switch {
 	case o.FaultFailFirst == 0:
