@@ -2,6 +2,9 @@ module github.com/sheetlog/sheetlog
 
 go 1.26
 
+// The web page's npm tools (web/package.json) are no Go packages.
+ignore ./web/node_modules
+
 require (
 	github.com/anishathalye/porcupine v1.3.1
 	github.com/aws/aws-lambda-go v1.55.1

@@ -31,6 +31,7 @@ import (
 	"github.com/sheetlog/sheetlog/pkg/enginecache"
 	"github.com/sheetlog/sheetlog/pkg/eventlog/boltlog"
 	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
+	"github.com/sheetlog/sheetlog/pkg/webui"
 	"github.com/sheetlog/sheetlog/pkg/workers/pool"
 )
 
@@ -218,7 +219,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           webui.Handler(h),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

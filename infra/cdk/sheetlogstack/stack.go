@@ -583,6 +583,7 @@ func (s *Stack) endpoint() *string {
 	if len(p.CORSOrigins) > 0 {
 		s.preflight = preflightRoutes(api, integration)
 	}
+	s.webPageRoutes(api, integration)
 	stage := awsapigatewayv2.NewHttpStage(s.Stack, jsii.String("DefaultStage"), &awsapigatewayv2.HttpStageProps{
 		HttpApi:    api,
 		StageName:  jsii.String("$default"),
