@@ -12,7 +12,7 @@ fuzz-api: ## fuzz the whole API handler (API_FUZZTIME=60s); fails on any 5xx or 
 	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(API_FUZZTIME) -parallel 1 ./pkg/api/
 
 .PHONY: bench-api
-bench-api: ## the handler's own cost over memory stores (GET log of 1000 entries, append, cells)
+bench-api: ## the handler's own cost over memory stores (GET log of 1000 entries, append, cells) and of JWT authentication + authorization (cached and first-sight per algorithm)
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/api/
 
 # schemathesis (from the Python package index, pinned with everything it

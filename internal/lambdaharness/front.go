@@ -43,6 +43,9 @@ type Front struct {
 	Style apigw.PathStyle
 	// CORS is the API's CORS configuration; nil: none.
 	CORS *CORS
+	// Auth, when set, runs before the function, as API Gateway's
+	// authorizer does (see JWTOptions).
+	Auth Authorizer
 }
 
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -61,6 +64,9 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := apigw.Event(r, body, f.Style)
+	if f.Auth != nil && !f.Auth.Authorize(w, r, &ev) {
+		return
+	}
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
