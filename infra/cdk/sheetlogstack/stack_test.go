@@ -199,7 +199,7 @@ func TestFunctions(t *testing.T) {
 			awsschema.EnvTable: table, awsschema.EnvBucket: bucket,
 			awsschema.EnvSnapshotInterval: "100", awsschema.EnvCORSOrigins: "", awsschema.EnvLogLevel: "info",
 			awsschema.EnvTokenKeySecret: ref(logicalID(s, s.stack.TokenKey)),
-			awsschema.EnvAPIAuth: awsschema.APIAuthIAM,
+			awsschema.EnvAPIAuth:        awsschema.APIAuthIAM,
 		}},
 		{awsschema.FunctionWorkflow, logicalID(s, s.stack.Workflow), DefaultWorkflow, map[string]any{
 			awsschema.EnvTable: table, awsschema.EnvBucket: bucket, awsschema.EnvLogLevel: "info",
