@@ -64,6 +64,9 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := apigw.Event(r, body, f.Style)
+	// An authorizer's refusal carries no CORS headers: API Gateway adds
+	// them to "the response from an integration"
+	// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-cors.html).
 	if f.Auth != nil && !f.Auth.Authorize(w, r, &ev) {
 		return
 	}

@@ -47,9 +47,13 @@ func TestCORSPreflight(t *testing.T) {
 	if after := invocations(); after != before {
 		t.Errorf("the API function was invoked %d times by preflight requests; the gateway answers them", after-before)
 	}
-	// The request itself carries the gateway's CORS header.
+	// The request itself (with credentials, as the stack's /healthz route
+	// has the API's authorizer) carries the gateway's CORS header.
 	req, _ := http.NewRequest(http.MethodGet, cfg.base+"/healthz", nil)
 	req.Header.Set("Origin", origin)
+	if err := authorize(req, nil); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
