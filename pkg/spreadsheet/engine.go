@@ -7,11 +7,12 @@
 //
 // An Engine has two independent roles, each in its own file:
 //
-//   - host side (host.go: SetCell, Append, Cell, Range, Counts, Sync,
-//     Status): it keeps the cells as of the log's end, appends entries
-//     with optimistic concurrency, sets pending = "snapshot" on an append
-//     when a snapshot is due, and re-sends a request that stays pending
-//     too long;
+//   - host side (host.go: SetCell, Append, AppendBatch, Cell, Range,
+//     Counts, Sync, Status): it keeps the cells as of the log's end,
+//     appends entries (one, or a batch in one atomic write) with
+//     optimistic concurrency, sets pending = "snapshot" on the entry
+//     where a snapshot becomes due, and re-sends a request that stays
+//     pending too long;
 //   - worker side (worker.go: RunWorkflow, WorkflowHandler): it builds
 //     the snapshot requested at an entry S from the previous snapshot
 //     plus the entries before S, and completes it with one conditional
@@ -113,6 +114,10 @@ type Engine struct {
 	opts       Options
 	lg         *slog.Logger
 
+	// thin is set for a workers.NoWorkflowsHost: the engine never
+	// requests a workflow.
+	thin bool
+
 	// hostLock guards host and workerLock guards worker: one-slot
 	// semaphores, so that waiting for them respects a context.
 	hostLock   chan struct{}
@@ -171,8 +176,9 @@ func New(sheet string, log eventlog.EventLog, root blobstore.BlobDir, host worke
 	if host == nil {
 		host = workers.ImplicitHost{}
 	}
+	_, thin := host.(workers.NoWorkflowsHost)
 	return &Engine{
-		sheet: sheet, log: log, root: root, workerHost: host, opts: o,
+		sheet: sheet, log: log, root: root, workerHost: host, opts: o, thin: thin,
 		lg:       o.Logger.With("sheet", sheet),
 		hostLock: make(chan struct{}, 1), workerLock: make(chan struct{}, 1),
 	}, nil
