@@ -13,6 +13,7 @@ package dynamo
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -134,44 +135,72 @@ func (s *Store) PendingBefore(ctx context.Context, olderThan time.Time) ([]event
 }
 
 func (s *Store) pending(ctx context.Context, olderThan *time.Time) ([]eventlog.PendingEntry, error) {
-	const what = "listing pending entries"
-	var out []eventlog.PendingEntry
+	// The shards are queried at once: the sweeper waits for one Query's
+	// latency, not for PendingShards of them in a row.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	found := make([][]eventlog.PendingEntry, awsschema.PendingShards)
+	var (
+		wg       sync.WaitGroup
+		failOnce sync.Once
+		failed   error // the first failure, not the cancellations it caused
+	)
 	for shard := range awsschema.PendingShards {
-		x := newExpr()
-		cond := x.n(attrPendingShard) + " = " + x.v("shard", num(shard))
-		if olderThan != nil {
-			cond += " AND " + x.n(attrPendingSince) + " < " + x.v("t", num(olderThan.UnixMilli()))
-		}
-		in := &dynamodb.QueryInput{
-			TableName:                 aws.String(s.table),
-			IndexName:                 aws.String(awsschema.PendingIndexName),
-			KeyConditionExpression:    aws.String(cond),
-			ExpressionAttributeNames:  x.names,
-			ExpressionAttributeValues: x.values,
-		}
-		for {
-			res, err := request(ctx, s, what, s.db.Query, in)
-			if err != nil {
-				return nil, storageErr(err, what)
+		wg.Go(func() {
+			var err error
+			if found[shard], err = s.pendingShard(ctx, shard, olderThan); err != nil {
+				failOnce.Do(func() { failed = err; cancel() })
 			}
-			for _, it := range res.Items {
-				sheet, _ := getString(it, attrSheet)
-				wf, _ := getString(it, attrPending)
-				seq, err1 := getInt(it, attrSeq)
-				_, err2 := getInt(it, attrPendingSince)
-				if sheet == "" || wf == "" || err1 != nil || err2 != nil || seq < 0 {
-					s.log.Warn("dynamodb: malformed item in the pending index", "item", it)
-					continue
-				}
-				out = append(out, eventlog.PendingEntry{Sheet: sheet, SequenceID: eventlog.SequenceID(seq), Workflow: wf})
-			}
-			if len(res.LastEvaluatedKey) == 0 {
-				break
-			}
-			in.ExclusiveStartKey = res.LastEvaluatedKey
-		}
+		})
+	}
+	wg.Wait()
+	if failed != nil {
+		return nil, failed
+	}
+	var out []eventlog.PendingEntry
+	for _, f := range found {
+		out = append(out, f...)
 	}
 	return out, nil
+}
+
+// pendingShard lists one shard of the pending index, page after page.
+func (s *Store) pendingShard(ctx context.Context, shard int, olderThan *time.Time) ([]eventlog.PendingEntry, error) {
+	const what = "listing pending entries"
+	x := newExpr()
+	cond := x.n(attrPendingShard) + " = " + x.v("shard", num(shard))
+	if olderThan != nil {
+		cond += " AND " + x.n(attrPendingSince) + " < " + x.v("t", num(olderThan.UnixMilli()))
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		IndexName:                 aws.String(awsschema.PendingIndexName),
+		KeyConditionExpression:    aws.String(cond),
+		ExpressionAttributeNames:  x.names,
+		ExpressionAttributeValues: x.values,
+	}
+	var out []eventlog.PendingEntry
+	for {
+		res, err := request(ctx, s, what, s.db.Query, in)
+		if err != nil {
+			return nil, storageErr(err, what)
+		}
+		for _, it := range res.Items {
+			sheet, _ := getString(it, attrSheet)
+			wf, _ := getString(it, attrPending)
+			seq, err1 := getInt(it, attrSeq)
+			_, err2 := getInt(it, attrPendingSince)
+			if sheet == "" || wf == "" || err1 != nil || err2 != nil || seq < 0 {
+				s.log.Warn("dynamodb: malformed item in the pending index", "item", it)
+				continue
+			}
+			out = append(out, eventlog.PendingEntry{Sheet: sheet, SequenceID: eventlog.SequenceID(seq), Workflow: wf})
+		}
+		if len(res.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
+	}
 }
 
 // checkCtx fails fast, with nothing written, on a done context.
