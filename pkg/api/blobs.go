@@ -25,10 +25,9 @@ func (rq *request) blobPath() ([]string, error) {
 		if err != nil {
 			return nil, &errs.InvalidBlobNameError{Name: s, Message: fmt.Sprintf("blob name %q is not a valid URL path segment", truncate(s, 120))}
 		}
-		if err := blobstore.ValidateName(name); err != nil {
-			return nil, err
-		}
-		if err := addressable(name); err != nil {
+		// Names the API cannot address on every deployment alike are
+		// refused (blobstore.APIUnaddressable).
+		if err := blobstore.ValidateAPIName(name); err != nil {
 			return nil, err
 		}
 		names[i] = name
@@ -36,30 +35,12 @@ func (rq *request) blobPath() ([]string, error) {
 	return names, nil
 }
 
-// unaddressable are the characters no blob name may hold in this API,
-// although a blob store accepts them: behind an API Gateway HTTP API, which
-// decodes a path twice and cuts it at a decoded "?", no escaping of "%" or
-// "?" reaches the function intact (docs/lambda.md), so the same name would
-// read a different blob, or none, on AWS. U+FFFD is what a path decoded
-// into bytes that are not UTF-8 turns into in the function's JSON event:
-// a name holding it cannot be told from a mangled one. Every deployment
-// refuses them alike, and listings leave such names out.
-const unaddressable = "%?\uFFFD"
-
-// addressable refuses a name the API cannot serve on every deployment.
-func addressable(name string) error {
-	if strings.ContainsAny(name, unaddressable) {
-		return &errs.InvalidBlobNameError{Name: name, Message: fmt.Sprintf(
-			"blob name %q holds %q, %q or U+FFFD, which this API cannot address (an HTTP API gateway decodes them away)", truncate(name, 120), "%", "?")}
-	}
-	return nil
-}
-
-// addressableOnly drops the names addressable refuses.
+// addressableOnly drops the names the API cannot address
+// (blobstore.APIUnaddressable): listings leave them out.
 func addressableOnly(names []string) []string {
 	out := names[:0]
 	for _, n := range names {
-		if !strings.ContainsAny(n, unaddressable) {
+		if !strings.ContainsAny(n, blobstore.APIUnaddressable) {
 			out = append(out, n)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -112,6 +113,32 @@ func Copy(ctx context.Context, dst BlobDir, dstName string, src BlobDir, srcName
 // sheetid.Validate; the roots of two sheets never share a blob.
 type Store interface {
 	Sheet(sheet string) (BlobDir, error)
+}
+
+// APIUnaddressable are the characters a blob name may hold in a store but
+// not in the HTTP API (pkg/api): behind an API Gateway HTTP API, which
+// decodes a path twice and cuts it at a decoded "?", no escaping of "%" or
+// "?" reaches the function intact (docs/lambda.md), so the same name would
+// read a different blob, or none, on AWS; U+FFFD is what a path decoded
+// into bytes that are not UTF-8 turns into in the function's JSON event,
+// so a name holding it cannot be told from a mangled one. The API refuses
+// such names alike on every deployment (errs.InvalidBlobNameError) and
+// leaves them out of listings; pkg/client refuses them before any request.
+// The engine never writes such names.
+const APIUnaddressable = "%?\uFFFD"
+
+// ValidateAPIName is ValidateName, and refuses the names the HTTP API
+// cannot address (APIUnaddressable). The error is an
+// *errs.InvalidBlobNameError.
+func ValidateAPIName(name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if strings.ContainsAny(name, APIUnaddressable) {
+		return &errs.InvalidBlobNameError{Name: name, Message: fmt.Sprintf(
+			"blob name %q holds %q, %q or U+FFFD, which this API cannot address (an HTTP API gateway decodes them away)", name, "%", "?")}
+	}
+	return nil
 }
 
 // ValidateName checks a blob or directory name: 1 to 100 characters, no
