@@ -286,12 +286,14 @@ func (s *Store) Sheet(sheet string) (blobstore.BlobDir, error) {
 
 // openSheet opens the sheet's directory as a Root, so that no path below
 // it leaves it, even through a symbolic link. With create, it makes the
-// directory first.
+// directory if it is missing.
 func (s *Store) openSheet(enc string, create bool) (*os.Root, error) {
-	if create {
-		if err := s.sheets.Mkdir(enc, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, err
-		}
+	r, err := s.sheets.OpenRoot(enc)
+	if !create || !errors.Is(err, fs.ErrNotExist) {
+		return r, err
+	}
+	if err := s.sheets.Mkdir(enc, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
 	}
 	return s.sheets.OpenRoot(enc)
 }
