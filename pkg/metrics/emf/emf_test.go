@@ -68,7 +68,7 @@ func TestFlushWritesWhatChanged(t *testing.T) {
 	got := sums(data)
 	want := map[string]float64{
 		"t_appended_entries_total{function=api-lambda}":                                                 3,
-		"t_http_requests_total{code=200,function=api-lambda,method=POST,route=/v1/sheets/{sheet}/log}": 3,
+		"t_http_requests_total{code=200,function=api-lambda,method=POST,route=/v1/sheets/{sheet}/log}":  3,
 		"t_http_request_duration_seconds{function=api-lambda,method=POST,route=/v1/sheets/{sheet}/log}": metrics.BucketValue(metrics.BucketOf(3 * time.Millisecond)),
 		"t_engine_cache_engines{function=api-lambda}":                                                   2,
 	}
@@ -92,10 +92,10 @@ func TestFlushWritesWhatChanged(t *testing.T) {
 	lines, data = parseAll(t, &out)
 	got = sums(data)
 	want = map[string]float64{
-		"t_appended_entries_total{function=api-lambda}":                                                  1,
-		"t_http_requests_total{code=409,function=api-lambda,method=POST,route=/v1/sheets/{sheet}/log}":   1,
+		"t_appended_entries_total{function=api-lambda}":                                                 1,
+		"t_http_requests_total{code=409,function=api-lambda,method=POST,route=/v1/sheets/{sheet}/log}":  1,
 		"t_http_requests_total{code=200,function=api-lambda,method=GET,route=/v1/sheets/{sheet}/cells}": 1,
-		"t_engine_cache_engines{function=api-lambda}":                                                    2,
+		"t_engine_cache_engines{function=api-lambda}":                                                   2,
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got  %v\nwant %v", got, want)
