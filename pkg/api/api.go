@@ -186,11 +186,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					newError(http.StatusInternalServerError, TypeInternal, "internal error").appendJSON(nil))
 			}
 		}
+		elapsed := time.Since(start)
+		observeRequest(rq.rt, r.Method, rq.status, elapsed)
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("route", rq.pattern()),
 			slog.Int("status", rq.status),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", elapsed),
 			slog.Int("bytes", rq.written),
 		}
 		if rq.clientGone() {

@@ -231,6 +231,7 @@ func (e *Engine) catchUpToLocked(ctx context.Context, id eventlog.SequenceID) er
 		return err
 	}
 	if id != e.host.next {
+		appendConflicts.Inc()
 		return errs.Conflict(uint64(id), uint64(e.host.next))
 	}
 	return nil
@@ -243,6 +244,7 @@ func (e *Engine) appendFailedLocked(ctx context.Context, id eventlog.SequenceID,
 	if !errors.As(err, &ce) {
 		return err
 	}
+	appendConflicts.Inc()
 	if err := e.catchUpLocked(ctx); err != nil {
 		return err
 	}
@@ -252,6 +254,7 @@ func (e *Engine) appendFailedLocked(ctx context.Context, id eventlog.SequenceID,
 // appliedLocked finishes an append whose entries end at id: it posts the
 // snapshot request the append carried and builds the reply.
 func (e *Engine) appliedLocked(ctx context.Context, id eventlog.SequenceID, requested bool, known *eventlog.SequenceID) AppendResult {
+	appendedEntries.Inc()
 	if requested {
 		e.host.request = &request{id: id}
 		e.postLocked(ctx)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
 	"github.com/sheetlog/sheetlog/pkg/errs"
@@ -59,12 +60,14 @@ func (e *Engine) RunWorkflow(ctx context.Context, workflow string, id eventlog.S
 // entry before s, and completes it with one conditional metadata write.
 // It is idempotent: once s is complete it does nothing, and two copies
 // running at once write the same bytes and only one completion applies.
-func (e *Engine) RunSnapshot(ctx context.Context, s eventlog.SequenceID) error {
+func (e *Engine) RunSnapshot(ctx context.Context, s eventlog.SequenceID) (err error) {
+	outcome, started := outcomeNone, time.Time{}
+	defer func() { countSnapshot(outcome, err, e.opts.Now().Sub(started)) }()
 	if err := e.lockWorker(ctx); err != nil {
 		return err
 	}
 	defer e.unlockWorker()
-	started := e.opts.Now()
+	started = e.opts.Now()
 
 	if requested, err := e.requestedAt(ctx, s); err != nil || !requested {
 		return err
@@ -95,7 +98,9 @@ func (e *Engine) RunSnapshot(ctx context.Context, s eventlog.SequenceID) error {
 	for _, t := range w.cells.tiles {
 		t.clean = true
 	}
+	outcome = outcomeBuilt
 	if applied {
+		outcome = outcomeWritten
 		e.stats.snapshotsWritten.Add(1)
 	} else {
 		e.stats.completionsNoop.Add(1)
@@ -279,9 +284,11 @@ func (e *Engine) writeSnapshotLocked(ctx context.Context, s eventlog.SequenceID)
 		name := w.cells.tileName(j.key)
 		if j.copy {
 			e.stats.tilesCopied.Add(1)
+			tilesCopied.Inc()
 			return blobstore.Copy(ctx, tiles, name, baseTiles, name)
 		}
 		e.stats.tilesEncoded.Add(1)
+		tilesEncoded.Inc()
 		return tiles.WriteBlob(ctx, name, encodeTile(make([]byte, 0, j.t.encodedSizeHint()), j.t))
 	})
 	if err != nil {
