@@ -11,9 +11,19 @@ API_FUZZTIME ?= 60s
 fuzz-api: ## fuzz the whole API handler (API_FUZZTIME=60s); fails on any 5xx or panic
 	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(API_FUZZTIME) -parallel 1 ./pkg/api/
 
+# Each run measures every benchmark with metrics off, then on; the runs
+# alternate so that the machine's load drifts over both alike, and
+# benchstat compares the two columns (build/bench-api.txt keeps the raw
+# figures).
+BENCH_API_RUNS ?= 6
 .PHONY: bench-api
-bench-api: ## the handler's own cost over memory stores (GET log of 1000 entries, append, cells)
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/api/
+bench-api: ## the handler's own cost over memory stores (GET log of 1000 entries, append, cells), metrics off and on compared by benchstat
+	@$(MAKE) --no-print-directory benchstat
+	@mkdir -p build && : > build/bench-api.txt
+	$(call loadavg,before)
+	for i in $$(seq $(BENCH_API_RUNS)); do $(GO) test -run '^$$' -bench . -benchmem -count 1 ./pkg/api/ | tee -a build/bench-api.txt; done
+	$(call loadavg,after)
+	$(BENCHSTAT) -col /metrics build/bench-api.txt
 
 # schemathesis (from the Python package index, pinned with everything it
 # pulls in) in its own virtualenv, run against a real cmd/server: every

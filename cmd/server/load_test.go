@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,12 +22,34 @@ import (
 //   - then GET log of 1,000 entries: p50/p99 latency.
 //
 // Run it with make bench-server. Each iteration appends 16 x 250 entries
-// (snapshot interval 100, so snapshots run alongside).
+// (snapshot interval 100, so snapshots run alongside). It runs twice:
+// metrics=off (no -metrics-addr: nothing counted) and metrics=on
+// (-metrics-addr, scraped every second, far more often than Prometheus
+// would); server-cpu-ms is the CPU time the server process used for the
+// whole iteration, which a loaded machine barely changes.
 func BenchmarkServerLoad(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		name := "metrics=off"
+		if on {
+			name = "metrics=on"
+		}
+		b.Run(name, func(b *testing.B) { benchServerLoad(b, on) })
+	}
+}
+
+func benchServerLoad(b *testing.B, withMetrics bool) {
 	const clients, perClient = 16, 250
 	ctx := context.Background()
 	for b.Loop() {
-		p := startServer(b, b.TempDir(), "-log-level", "warn")
+		args := []string{"-log-level", "warn"}
+		if withMetrics {
+			args = append(args, "-metrics-addr", "127.0.0.1:0")
+		}
+		p := startServer(b, b.TempDir(), args...)
+		stopScrapes := func() {}
+		if withMetrics {
+			stopScrapes = p.scrapeEvery(b, time.Second)
+		}
 		lat := make([][]time.Duration, clients)
 		var wg sync.WaitGroup
 		start := time.Now()
@@ -74,8 +99,48 @@ func BenchmarkServerLoad(b *testing.B) {
 		}
 		b.ReportMetric(ms(percentile(q, 50)), "query1000-p50-ms")
 		b.ReportMetric(ms(percentile(q, 99)), "query1000-p99-ms")
+		stopScrapes()
 		p.kill(b)
+		if st := p.cmd.ProcessState; st != nil {
+			b.ReportMetric(ms(st.UserTime()+st.SystemTime()), "server-cpu-ms")
+		}
 	}
+}
+
+// scrapeEvery reads the server's metrics every interval until the
+// returned function is called, failing the benchmark if a scrape fails.
+func (p *proc) scrapeEvery(b *testing.B, interval time.Duration) (stop func()) {
+	url := ""
+	for line := range strings.Lines(p.log()) {
+		var rec struct{ Msg, URL string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "metrics listening" {
+			url = rec.URL
+		}
+	}
+	if url == "" {
+		b.Fatalf("the server did not say where it serves metrics\n%s", p.log())
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			resp, err := client.Get(url)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+	return func() { close(done); wg.Wait() }
 }
 
 func percentile(d []time.Duration, p int) time.Duration {
