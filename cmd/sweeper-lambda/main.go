@@ -31,9 +31,10 @@ func main() {
 		lambdarun.Fatal(log, "opening the stores", err)
 	}
 	w := lambdarun.NewWorkflows(stores, cfg, log)
+	m := lambdarun.NewMetrics(awsschema.FunctionSweeper, cfg, log)
 	// The event (an EventBridge scheduled event) carries nothing the
 	// sweep needs; any JSON is accepted so that a manual invocation works.
-	lambda.Start(func(ctx context.Context, _ json.RawMessage) (lambdarun.SweepResult, error) {
+	lambda.Start(lambdarun.WithMetrics(m, func(ctx context.Context, _ json.RawMessage) (lambdarun.SweepResult, error) {
 		lg := log
 		if lc, ok := lambdacontext.FromContext(ctx); ok {
 			lg = lg.With("requestId", lc.AwsRequestID)
@@ -48,5 +49,5 @@ func main() {
 			"unknown", res.Unknown, "deferred", res.Deferred, "grace", cfg.SweepGrace.String(),
 			"ms", time.Since(start).Milliseconds())
 		return res, nil
-	})
+	}))
 }

@@ -455,6 +455,21 @@ func TestCompletionAndPending(t *testing.T) {
 	if got := list(now.Add(-time.Second)); !slices.Equal(got, []string{a.Sheet() + "/1/snapshot"}) {
 		t.Fatalf("pending older than a minute = %v", got)
 	}
+	// Each entry says since when it is pending (the sweeper's oldest
+	// pending age).
+	ps, err := s.PendingBefore(ctx, now.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		want := now
+		if p.Sheet == a.Sheet() {
+			want = now.Add(-time.Minute)
+		}
+		if !p.Since.Equal(want) {
+			t.Errorf("%s/%d pending since %v, want %v", p.Sheet, p.SequenceID, p.Since, want)
+		}
+	}
 
 	done := eventlog.CompleteWorkflow(eventlog.WorkflowSnapshot, "snap-1")
 	if ok, err := a.SetMetadata(ctx, 1, done); err != nil || !ok {
