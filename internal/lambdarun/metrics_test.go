@@ -148,18 +148,18 @@ func TestAPIFunctionMetrics(t *testing.T) {
 	}
 	log_ := "route=/v1/sheets/{sheet}/log"
 	want := map[string]float64{
-		"sheetlog_http_requests_total{code=200,function=api-lambda,method=POST," + log_ + "}":                     2,
-		"sheetlog_http_requests_total{code=409,function=api-lambda,method=POST," + log_ + "}":                     1,
+		"sheetlog_http_requests_total{code=200,function=api-lambda,method=POST," + log_ + "}":                  2,
+		"sheetlog_http_requests_total{code=409,function=api-lambda,method=POST," + log_ + "}":                  1,
 		"sheetlog_http_requests_total{code=200,function=api-lambda,method=GET,route=/v1/sheets/{sheet}/cells}": 1,
-		"sheetlog_http_requests_total{code=404,function=api-lambda,method=GET,route=unmatched}":                  1,
-		"sheetlog_appended_entries_total{function=api-lambda}":                                                  2,
-		"sheetlog_append_conflicts_total{function=api-lambda}":                                                  1,
+		"sheetlog_http_requests_total{code=404,function=api-lambda,method=GET,route=unmatched}":                1,
+		"sheetlog_appended_entries_total{function=api-lambda}":                                                 2,
+		"sheetlog_append_conflicts_total{function=api-lambda}":                                                 1,
 	}
 	if fmt.Sprint(sums) != fmt.Sprint(want) {
 		t.Errorf("sums\n got %v\nwant %v", sums, want)
 	}
 	wantDur := map[string]int{
-		"sheetlog_http_request_duration_seconds{function=api-lambda,method=POST," + log_ + "}":                 3,
+		"sheetlog_http_request_duration_seconds{function=api-lambda,method=POST," + log_ + "}":                  3,
 		"sheetlog_http_request_duration_seconds{function=api-lambda,method=GET,route=/v1/sheets/{sheet}/cells}": 1,
 		"sheetlog_http_request_duration_seconds{function=api-lambda,method=GET,route=unmatched}":                1,
 	}
