@@ -32,6 +32,8 @@ type HarnessConfig struct {
 //	                                   straight to the table (no API
 //	                                   accepts pending from a client)
 //	POST /metrics {"name":..,"values":[..]}  samples (ms) for the report
+//	GET  /emf                          EMFStats: the metrics the functions
+//	                                   published in their logs
 func (h *Harness) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
@@ -46,6 +48,9 @@ func (h *Harness) controlHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"esm": h.ESM.Stats(), "sweeps": h.Sweeps()})
+	})
+	mux.HandleFunc("GET /emf", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, h.EMF())
 	})
 	mux.HandleFunc("GET /dead-letters", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.ESM.DeadLetters())
