@@ -85,17 +85,26 @@ func WithMetrics[E, R any](m *Metrics, h func(context.Context, E) (R, error)) fu
 
 // notePendingAge sets the oldest pending age from what a sweep listed:
 // the entries pending since before olderThan (the grace period's start).
-// None: 0, nothing is late.
+// None: 0, nothing is late. Entries naming a workflow nobody knows are
+// left out: they stay pending until someone clears them, and the
+// dead-letter queue's alarm is the one that reports them.
 func notePendingAge(pending []eventlog.PendingEntry, olderThan time.Time) {
-	if len(pending) == 0 {
+	var oldest time.Time
+	for _, p := range pending {
+		if p.Workflow != eventlog.WorkflowSnapshot {
+			continue
+		}
+		since := p.Since
+		if since.IsZero() || since.After(olderThan) {
+			since = olderThan
+		}
+		if oldest.IsZero() || since.Before(oldest) {
+			oldest = since
+		}
+	}
+	if oldest.IsZero() {
 		workers.PendingOldestAge.Clear()
 		return
-	}
-	oldest := olderThan
-	for _, p := range pending {
-		if !p.Since.IsZero() && p.Since.Before(oldest) {
-			oldest = p.Since
-		}
 	}
 	workers.PendingOldestAge.Set(oldest)
 }

@@ -196,3 +196,30 @@ func TestParseRefusesBrokenDocuments(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFlushOneRequest is the API function's cost of publishing its
+// metrics after one invocation: one request counted, its duration, one
+// append, the cache gauges.
+func BenchmarkFlushOneRequest(b *testing.B) {
+	defer metrics.KeepSamples(0)
+	metrics.KeepSamples(emf.MaxValues)
+	r := metrics.NewRegistry()
+	reqs := r.CounterVec("b_http_requests_total", "", "route", "method", "code")
+	dur := r.HistogramVec("b_http_request_duration_seconds", "", "route", "method")
+	appends := r.Counter("b_appended_entries_total", "")
+	r.Gauge("b_engine_cache_engines", "", metrics.Count).Set(1)
+	r.Gauge("b_engine_cache_bytes", "", metrics.Bytes).Set(13056)
+	var out bytes.Buffer
+	w := emf.New(&out, r, "Sheetlog/Bench", emf.Dimension{Name: "function", Value: "api-lambda"})
+	b.ReportAllocs()
+	for b.Loop() {
+		reqs.With("/v1/sheets/{sheet}/log", "POST", "200").Inc()
+		dur.With("/v1/sheets/{sheet}/log", "POST").Observe(12 * time.Millisecond)
+		appends.Inc()
+		out.Reset()
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(out.Len()), "bytes/flush")
+}
