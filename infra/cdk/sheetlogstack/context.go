@@ -30,6 +30,7 @@ const (
 	CtxSweepGrace       = "sweepGrace"       // Props.SweepGrace
 	CtxSweepRate        = "sweepRate"        // Props.SweepRate
 	CtxAlarmTopicARN    = "alarmTopicArn"    // Props.AlarmTopicARN
+	CtxTracing          = "tracing"          // !Props.DisableTracing (default true)
 )
 
 // DefaultStackName is the CloudFormation stack name unless the stackName
@@ -127,6 +128,9 @@ func PropsFromContext(node constructs.Node) (Props, error) {
 			errs = append(errs, fmt.Errorf("context %s=%q: want a positive integer", CtxSnapshotInterval, s))
 		}
 		p.SnapshotInterval = n
+	}
+	if s, ok := get(CtxTracing); ok && s != "" {
+		p.DisableTracing = !boolean(CtxTracing)
 	}
 	p.SweepGrace = duration(CtxSweepGrace)
 	p.SweepRate = duration(CtxSweepRate)
