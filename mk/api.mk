@@ -17,7 +17,7 @@ fuzz-api: ## fuzz the whole API handler (API_FUZZTIME=60s); fails on any 5xx or 
 # figures).
 BENCH_API_RUNS ?= 6
 .PHONY: bench-api
-bench-api: ## the handler's own cost over memory stores (GET log of 1000 entries, append, cells), metrics off and on compared by benchstat
+bench-api: ## the handler's own cost over memory stores (GET log of 1000 entries, append, cells, metrics off and on compared by benchstat) and of JWT authentication + authorization (cached and first-sight per algorithm)
 	@$(MAKE) --no-print-directory benchstat
 	@mkdir -p build && : > build/bench-api.txt
 	$(call loadavg,before)

@@ -60,9 +60,10 @@ e2e-build:
 	@for fn in $(LAMBDA_FUNCTIONS); do $(call zip_bootstrap,$(E2E_DIR)/bin/$$fn,$(E2E_DIR)/$$fn.zip) || exit 1; done
 
 .PHONY: e2e
+# TestSheetScopes needs the harness's JWT configuration: `make e2e-jwt` runs it.
 e2e: $(RIE_STAMP) moto e2e-build ## the Lambda binaries end to end: RIE + moto + local stream mapping + test/e2e
 	$(E2E_DIR)/bin/runner -rie $(RIE) -bin $(E2E_DIR)/bin -zips $(E2E_DIR) -logs $(E2E_DIR)/logs $(E2E_FLAGS) \
-		-- $(GO) test $(E2E_TESTARGS) ./test/e2e
+		-- $(GO) test $(E2E_TESTARGS) -skip '^TestSheetScopes$$' ./test/e2e
 
 .PHONY: e2e-up
 e2e-up: $(RIE_STAMP) moto e2e-build ## start the local Lambda harness and keep it up (prints SHEETLOG_E2E_BASE_URL)

@@ -31,5 +31,5 @@ func main() {
 	if err != nil {
 		lambdarun.Fatal(log, "building the API handler", err)
 	}
-	lambda.Start(lambdarun.WithMetrics(lambdarun.NewMetrics(awsschema.FunctionAPI, cfg, log), apigw.Handler(h)))
+	lambda.Start(lambdarun.WithMetrics(lambdarun.NewMetrics(awsschema.FunctionAPI, cfg, log), apigw.Handler(h, lambdarun.APIEventOptions(cfg)...)))
 }

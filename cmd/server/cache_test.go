@@ -60,14 +60,17 @@ func TestCacheMBBoundsTheLiveHeap(t *testing.T) {
 	)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := &listenWriter{url: make(chan string, 1)}
+	// The writer drops its channel once it has sent the URL: receive from
+	// a copy, not from the field it writes.
+	urlc := make(chan string, 1)
+	w := &listenWriter{url: urlc}
 	done := make(chan error, 1)
 	args := []string{"-addr", "127.0.0.1:0", "-data", t.TempDir(), "-log-format", "json", "-log-level", "warn",
 		"-cache-mb", strconv.Itoa(cacheMB), "-snapshot-interval", "10", "-workers", "2"}
 	go func() { done <- run(ctx, args, func(string) string { return "" }, w) }()
 	p := &proc{}
 	select {
-	case p.url = <-w.url:
+	case p.url = <-urlc:
 	case err := <-done:
 		t.Fatalf("the server stopped: %v", err)
 	case <-time.After(30 * time.Second):

@@ -30,6 +30,7 @@ import (
 	fsblob "github.com/sheetlog/sheetlog/pkg/blobstore/fs"
 	"github.com/sheetlog/sheetlog/pkg/enginecache"
 	"github.com/sheetlog/sheetlog/pkg/eventlog/boltlog"
+	"github.com/sheetlog/sheetlog/pkg/jwtauth"
 	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
 	"github.com/sheetlog/sheetlog/pkg/webui"
 	"github.com/sheetlog/sheetlog/pkg/workers/pool"
@@ -51,6 +52,7 @@ type config struct {
 	snapshotInterval int
 	workers          int
 	token            string
+	jwt              jwtConfig
 	corsOrigins      []string
 	cacheEngines     int
 	cacheBytes       int
@@ -76,12 +78,19 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		cors, level, format                 string
 		interval, workers, engines, cacheMB string
 		deadline, shutdown, maxConns        string
+		audience, jwtRefresh                string
 	)
 	fs.StringVar(&c.addr, "addr", env("SHEETLOG_ADDR", "127.0.0.1:8080"), "listen address (SHEETLOG_ADDR)")
 	fs.StringVar(&c.dataDir, "data", env("SHEETLOG_DATA", "./data"), "data directory: event log file and blobs (SHEETLOG_DATA)")
 	fs.StringVar(&interval, "snapshot-interval", env("SHEETLOG_SNAPSHOT_INTERVAL", strconv.Itoa(spreadsheet.DefaultSnapshotInterval)), "entries between snapshots (SHEETLOG_SNAPSHOT_INTERVAL)")
 	fs.StringVar(&workers, "workers", env("SHEETLOG_WORKERS", strconv.Itoa(runtime.GOMAXPROCS(0))), "snapshot worker goroutines (SHEETLOG_WORKERS)")
 	fs.StringVar(&c.token, "token", env("SHEETLOG_TOKEN", ""), "bearer token required on /v1 requests; empty for none (SHEETLOG_TOKEN)")
+	fs.StringVar(&c.jwt.keys, "jwt-keys", env("SHEETLOG_JWT_KEYS", ""), "JSON Web Key Set (a file, or an http(s) URL) to verify JWT bearer tokens with; their scopes then decide who may touch which sheet (SHEETLOG_JWT_KEYS)")
+	fs.StringVar(&c.jwt.issuer, "jwt-issuer", env("SHEETLOG_JWT_ISSUER", ""), "the iss every JWT must carry; required with -jwt-keys (SHEETLOG_JWT_ISSUER)")
+	fs.StringVar(&audience, "jwt-audience", env("SHEETLOG_JWT_AUDIENCE", ""), "comma-separated accepted aud (or, without aud, client_id) values; required with -jwt-keys (SHEETLOG_JWT_AUDIENCE)")
+	fs.StringVar(&c.jwt.tenantClaim, "jwt-tenant-claim", env("SHEETLOG_JWT_TENANT_CLAIM", "tenant"), "the JWT claim {tenant} in a scope's pattern stands for (SHEETLOG_JWT_TENANT_CLAIM)")
+	fs.StringVar(&c.jwt.scopePrefix, "jwt-scope-prefix", env("SHEETLOG_JWT_SCOPE_PREFIX", ""), "when set, only scopes that begin with it count, read without it (Cognito: the resource server's identifier and a slash) (SHEETLOG_JWT_SCOPE_PREFIX)")
+	fs.StringVar(&jwtRefresh, "jwt-keys-refresh", env("SHEETLOG_JWT_KEYS_REFRESH", "1h"), "how often the key set is read again; a token whose key id is not in it makes it be read at most once per the shorter of this and 30s (SHEETLOG_JWT_KEYS_REFRESH)")
 	fs.StringVar(&cors, "cors-origins", env("SHEETLOG_CORS_ORIGINS", ""), "comma-separated origins allowed by CORS, or * (SHEETLOG_CORS_ORIGINS)")
 	fs.StringVar(&engines, "cache-engines", env("SHEETLOG_CACHE_ENGINES", "1000"), "most sheets kept in memory (SHEETLOG_CACHE_ENGINES)")
 	fs.StringVar(&cacheMB, "cache-mb", env("SHEETLOG_CACHE_MB", "512"), "memory bound of the sheets kept, in MiB (SHEETLOG_CACHE_MB)")
@@ -119,10 +128,19 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	c.maxConns = num("max-conns", maxConns, 0)
 	c.workflowDeadline = dur("workflow-deadline", deadline)
 	c.shutdownTimeout = dur("shutdown-timeout", shutdown)
+	c.jwt.refresh = dur("jwt-keys-refresh", jwtRefresh)
 	for _, o := range strings.Split(cors, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.corsOrigins = append(c.corsOrigins, o)
 		}
+	}
+	for _, a := range strings.Split(audience, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.jwt.audience = append(c.jwt.audience, a)
+		}
+	}
+	if e := c.jwt.check(c.token); e != nil {
+		err = errors.Join(err, e)
 	}
 	if _, port, _ := net.SplitHostPort(c.metricsAddr); c.metricsAddr == c.addr && port != "0" {
 		err = errors.Join(err, fmt.Errorf("-metrics-addr must differ from -addr: metrics are never served with the API"))
@@ -203,9 +221,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	hostEngines, workerEngines := newCache(true), newCache(false)
 	workerPool.SetHandler(spreadsheet.WorkflowHandler(workerEngines.Get))
 
+	var auth api.Authenticator
+	if c.jwt.keys != "" {
+		v, err := jwtauth.New(ctx, jwtauth.Options{
+			Keys: c.jwt.keys, Issuer: c.jwt.issuer, Audience: c.jwt.audience, Logger: lg,
+			RefreshEvery: c.jwt.refresh, MinRefreshGap: min(c.jwt.refresh, jwtauth.DefaultMinRefreshGap),
+			Claims: api.TokenClaims{Tenant: c.jwt.tenantClaim, ScopePrefix: c.jwt.scopePrefix},
+		})
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		auth = api.BearerTokens(v)
+	}
 	h, err := api.New(api.Config{
 		Logs: logs, Blobs: blobs, Engines: hostEngines,
-		Token: c.token, CORSOrigins: c.corsOrigins, Logger: lg,
+		Token: c.token, Auth: auth, CORSOrigins: c.corsOrigins, Logger: lg,
 		Health: func(ctx context.Context) error {
 			if _, err := logs.Pending(ctx); err != nil {
 				return err
@@ -245,7 +276,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// The address is always worth printing, whatever the log level.
 	lg.Log(ctx, max(slog.LevelInfo, c.logLevel), "sheetlog server listening", "url", url, "data", c.dataDir,
 		"snapshotInterval", c.snapshotInterval, "workers", c.workers, "maxConns", maxConns,
-		"token", c.token != "", "corsOrigins", c.corsOrigins)
+		"auth", c.authMode(), "corsOrigins", c.corsOrigins)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(guard.Listen(ln)) }()
@@ -262,6 +293,42 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		drainStep{workerPool.Close, "snapshots still running at shutdown stay pending and run after the next start"})
 	lg.Info("stopped", "pool", workerPool.Metrics(), "conns", guard.Stats())
 	return nil
+}
+
+// jwtConfig is how the server verifies JWTs, when it does.
+type jwtConfig struct {
+	keys, issuer string
+	audience     []string
+	tenantClaim  string
+	scopePrefix  string
+	refresh      time.Duration
+}
+
+func (j jwtConfig) check(token string) error {
+	switch {
+	case j.keys == "" && (j.issuer != "" || len(j.audience) > 0):
+		return errors.New("-jwt-issuer and -jwt-audience need -jwt-keys")
+	case j.keys == "":
+		return nil
+	case token != "":
+		return errors.New("-token and -jwt-keys exclude each other: choose one")
+	case j.issuer == "" || len(j.audience) == 0:
+		return errors.New("-jwt-keys needs -jwt-issuer and -jwt-audience: a token from any issuer, or meant for any other service, must not be accepted")
+	case j.tenantClaim == "":
+		return errors.New("-jwt-tenant-claim: want a claim name")
+	}
+	return nil
+}
+
+// authMode names how callers are authenticated, for the start-up log.
+func (c config) authMode() string {
+	switch {
+	case c.jwt.keys != "":
+		return "jwt"
+	case c.token != "":
+		return "token"
+	}
+	return "none"
 }
 
 // autoMaxConns caps the default -max-conns (0): a connection waiting for

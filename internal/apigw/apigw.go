@@ -40,8 +40,15 @@ import (
 )
 
 // Handler returns the Lambda handler that serves h.
-func Handler(h http.Handler) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+func Handler(h http.Handler, opts ...Option) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		for _, f := range o.contexts {
+			ctx = f(ctx, ev)
+		}
 		return Serve(ctx, h, ev), nil
 	}
 }

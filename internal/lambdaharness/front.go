@@ -31,6 +31,9 @@ type Front struct {
 	Log *slog.Logger
 	// Style of rawPath (default apigw.DecodedPath, as an HTTP API).
 	Style apigw.PathStyle
+	// Auth, when set, runs before the function, as API Gateway's
+	// authorizer does (see JWTOptions).
+	Auth Authorizer
 }
 
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +43,9 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := apigw.Event(r, body, f.Style)
+	if f.Auth != nil && !f.Auth.Authorize(w, r, &ev) {
+		return
+	}
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		gatewayError(w, http.StatusInternalServerError, "Internal Server Error")

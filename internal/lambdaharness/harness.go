@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -69,6 +70,10 @@ type Options struct {
 	// (defaults 10, 3 and 250 ms, about how often Lambda polls a stream).
 	BatchSize, MaxRetries int
 	PollInterval          time.Duration
+	// JWT, when set, puts a JWT authorizer in the front and the API
+	// function in JWT mode (see JWTOptions); without it the front lets
+	// every request through, as IAM would let an allowed caller.
+	JWT *JWTOptions
 	// Log receives the harness's own logs.
 	Log *slog.Logger
 }
@@ -219,10 +224,16 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 			Instances: instances, LogDir: o.LogDir,
 		})
 	}
-	if h.API, err = start(awsschema.FunctionAPI, o.APIInstances, 29*time.Second, 512, with(map[string]string{
+	apiEnv := with(map[string]string{
 		awsschema.EnvSnapshotInterval: strconv.Itoa(o.SnapshotInterval),
 		awsschema.EnvCORSOrigins:      "http://localhost:3000",
-	})); err != nil {
+	})
+	maps.Copy(apiEnv, o.JWT.apiEnv())
+	authorizer, err := newAuthorizer(runCtx, o.JWT, o.Log)
+	if err != nil {
+		return nil, fmt.Errorf("the front's JWT authorizer: %w", err)
+	}
+	if h.API, err = start(awsschema.FunctionAPI, o.APIInstances, 29*time.Second, 512, apiEnv); err != nil {
 		return nil, err
 	}
 	if h.Workflow, err = start(awsschema.FunctionWorkflow, 1, 60*time.Second, 1024, with(map[string]string{
@@ -256,7 +267,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	go func() { defer h.wg.Done(); _ = h.ESM.Run(runCtx) }()
 	go func() { defer h.wg.Done(); h.sweepLoop(runCtx) }()
 
-	if h.FrontURL, err = h.serve(&Front{Fn: h.API, Log: o.Log}); err != nil {
+	if h.FrontURL, err = h.serve(&Front{Fn: h.API, Log: o.Log, Auth: authorizer}); err != nil {
 		return nil, err
 	}
 	if h.ControlURL, err = h.serve(h.controlHandler()); err != nil {

@@ -23,6 +23,7 @@ func APIHandler(s Stores, c Config, log *slog.Logger) (http.Handler, error) {
 		Blobs:       s.Blobs,
 		Engines:     engines,
 		CORSOrigins: c.CORSOrigins,
+		Auth:        APIAuthenticator(c),
 		Health:      HealthCheck(s),
 		Logger:      log,
 	})

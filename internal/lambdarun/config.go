@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sheetlog/sheetlog/pkg/api"
 	"github.com/sheetlog/sheetlog/pkg/awsschema"
 )
 
@@ -63,8 +64,12 @@ type Config struct {
 	// default.
 	SnapshotInterval int
 	CORSOrigins      []string
-	SweepGrace       time.Duration
-	LogLevel         slog.Level
+	// APIAuth is awsschema.EnvAPIAuth's value ("iam" when unset), and
+	// JWTClaims where tokens carry what the scope rule reads (API only).
+	APIAuth    string
+	JWTClaims  api.TokenClaims
+	SweepGrace time.Duration
+	LogLevel   slog.Level
 
 	CacheEngines int
 	// CacheBytes defaults to a quarter of the function's memory.
@@ -158,6 +163,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.LogLevel = slog.LevelError
 	default:
 		bad(awsschema.EnvLogLevel, v, "debug, info, warn or error")
+	}
+	if err := authFromEnv(getenv, &c); err != nil {
+		problems = append(problems, err.Error())
 	}
 	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"} {
 		if getenv(k) != "" {

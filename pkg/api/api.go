@@ -12,18 +12,21 @@
 //  1. CORS headers are set on every reply (errors included) for an
 //     allowed Origin. A preflight OPTIONS is answered here, without a
 //     token.
-//  2. Authentication: when Config.Token is set, every /v1 request needs
-//     "Authorization: Bearer <token>" (401 Unauthorized). GET /healthz
-//     needs none: load balancers and orchestrators probe it without
+//  2. Authentication: with Config.Token or Config.Auth set, every /v1
+//     request needs credentials (401 Unauthorized). GET /healthz needs
+//     none: load balancers and orchestrators probe it without
 //     credentials, and it reveals nothing but "ok" or "unavailable".
 //     An address that fails too often is held back (401 with
 //     Retry-After, whatever it sends) for a while.
-//  3. Body size: a Content-Length over MaxBodyBytes is refused before the
+//  3. Authorization: a caller authenticated by a token's claims may
+//     touch a sheet only as the token's scopes allow (Allowed; else 403
+//     Forbidden).
+//  4. Body size: a Content-Length over MaxBodyBytes is refused before the
 //     body is read (413 PayloadTooLarge), and a body of unknown length
 //     (chunked) is read up to MaxBodyBytes+1 bytes and refused when it
 //     exceeds MaxBodyBytes.
-//  4. Route (404 NotFound) and method (405 MethodNotAllowed with Allow).
-//  5. Validation (400), then the stores.
+//  5. Route (404 NotFound) and method (405 MethodNotAllowed with Allow).
+//  6. Validation (400), then the stores.
 //
 // # Decisions the contract leaves open
 //
@@ -50,7 +53,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -92,8 +94,14 @@ type Config struct {
 	// stores as Logs and Blobs, with the deployment's worker host.
 	Engines *enginecache.Cache
 	// Token, when not empty, is the bearer token every /v1 request must
-	// carry.
+	// carry; its holder may do everything. Shorthand for an Auth that
+	// compares it, and exclusive with Auth.
 	Token string
+	// Auth tells who the caller of a /v1 request is (see Authenticator):
+	// BearerTokens over a JWT verifier, ContextClaims behind a front end
+	// that verified the token, or nil for no authentication. Callers it
+	// returns claims for are held to the authorization rule (Allowed).
+	Auth Authenticator
 	// CORSOrigins are the origins allowed to call the API from a browser,
 	// compared exactly (scheme://host[:port]); "*" allows any origin.
 	CORSOrigins []string
@@ -128,9 +136,14 @@ func New(cfg Config) (http.Handler, error) {
 			h.origins[o] = true
 		}
 	}
+	h.auth = cfg.Auth
 	if cfg.Token != "" {
-		sum := sha256.Sum256([]byte("Bearer " + cfg.Token))
-		h.tokenSum = &sum
+		if cfg.Auth != nil {
+			return nil, errors.New("api: Config.Token and Config.Auth exclude each other")
+		}
+		h.auth = newStaticToken(cfg.Token)
+	}
+	if h.auth != nil {
 		h.failures = newFailureLimiter()
 	}
 	return h, nil
@@ -141,9 +154,8 @@ type handler struct {
 	log       *slog.Logger
 	origins   map[string]bool
 	anyOrigin bool
-	// tokenSum is the SHA-256 of the Authorization header a request
-	// must carry; nil when no token is configured.
-	tokenSum *[sha256.Size]byte
+	// auth is nil when requests need no credentials.
+	auth     Authenticator
 	failures *failureLimiter
 }
 
@@ -156,7 +168,10 @@ type request struct {
 	m   match
 	ctx context.Context
 
-	sheet   string
+	sheet string
+	// claims are the caller's, once authenticated; nil when the rule
+	// does not apply.
+	claims  *Claims
 	status  int
 	written int
 	errType string
@@ -200,6 +215,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if rq.sheet != "" {
 			attrs = append(attrs, slog.String("sheet", rq.sheet))
+		}
+		if rq.claims != nil && rq.claims.Subject != "" {
+			attrs = append(attrs, slog.String("sub", truncate(rq.claims.Subject, 128)))
 		}
 		if rq.errType != "" {
 			attrs = append(attrs, slog.String("error", rq.errType))
@@ -251,6 +269,10 @@ func (h *handler) serve(rq *request) {
 	// method (405); validation (400) is each handler's first step.
 	if path == "/v1" || strings.HasPrefix(path, "/v1/") {
 		if err := h.authenticate(rq); err != nil {
+			rq.fail(err)
+			return
+		}
+		if err := h.authorize(rq); err != nil {
 			rq.fail(err)
 			return
 		}

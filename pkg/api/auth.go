@@ -2,10 +2,13 @@ package api
 
 import (
 	"container/list"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,38 +28,166 @@ const (
 	authFailureAddrs = 4096
 )
 
-// authenticate is the authentication check (401). Every way of proving
-// who the caller is goes here, behind the one failure limiter, so that
-// the order of checks stays in serve.
-func (h *handler) authenticate(rq *request) error {
-	if h.tokenSum == nil {
-		return nil
-	}
-	key := addrKey(rq.r.RemoteAddr)
-	if wait := h.failures.wait(key); wait > 0 {
-		// The credentials are not even compared: while an address is
-		// held back, guessing from it gets no answer, right or wrong.
-		secs := int((wait + time.Second - 1) / time.Second)
-		rq.w.Header().Set("Retry-After", strconv.Itoa(secs))
-		return rq.unauthorized("too many failed attempts from this address; retry in " + strconv.Itoa(secs) + " s")
-	}
-	got := []byte(rq.r.Header.Get("Authorization"))
+// Authenticator tells who sent a request: the authentication check
+// (401). Each deployment plugs in its own: a static token (Config.Token),
+// a verifier of bearer tokens (BearerTokens), claims a front end has
+// already verified and put in the request's context (ContextClaims), or
+// none at all (a nil Authenticator).
+type Authenticator interface {
+	// Authenticate returns the caller's verified claims, which the
+	// authorization rule (Allowed) is then applied to; or nil claims and
+	// a nil error for a caller the rule does not apply to, who may do
+	// everything (the static token's holder). An error refuses the
+	// request with 401; its text is the reply's message, so it must say
+	// what is wrong with the credentials and nothing else.
+	Authenticate(r *http.Request) (*Claims, error)
+}
+
+// TokenVerifier verifies a bearer token (a JWT) and returns its claims.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (*Claims, error)
+}
+
+// BearerTokens authenticates requests by the token of their
+// "Authorization: Bearer" header, verified by v.
+func BearerTokens(v TokenVerifier) Authenticator { return bearerTokens{v} }
+
+type bearerTokens struct{ v TokenVerifier }
+
+func (b bearerTokens) Authenticate(r *http.Request) (*Claims, error) {
+	h := r.Header.Get("Authorization")
 	// The scheme is case-insensitive (RFC 9110); the token is not.
+	if len(h) < 7 || !strings.EqualFold(h[:7], "Bearer ") {
+		return nil, errNoBearer
+	}
+	c, err := b.v.Verify(r.Context(), strings.TrimSpace(h[7:]))
+	if err == nil && c == nil {
+		// A verifier that returned nothing must not grant everything.
+		return nil, errors.New("the token carries no claims")
+	}
+	return c, err
+}
+
+var errNoBearer = errors.New("this API needs an Authorization: Bearer token")
+
+type claimsKey struct{}
+
+// WithClaims returns ctx carrying claims that a front end has verified
+// (API Gateway's JWT authorizer, for the Lambda), for ContextClaims.
+func WithClaims(ctx context.Context, c *Claims) context.Context {
+	return context.WithValue(ctx, claimsKey{}, c)
+}
+
+// ClaimsFrom returns the claims WithClaims put in ctx, or nil.
+func ClaimsFrom(ctx context.Context) *Claims {
+	c, _ := ctx.Value(claimsKey{}).(*Claims)
+	return c
+}
+
+// ContextClaims authenticates requests by the claims their context
+// carries (WithClaims): the front end verified the token. A request
+// without claims is refused, so a misconfigured front end fails closed.
+func ContextClaims() Authenticator { return contextClaims{} }
+
+type contextClaims struct{}
+
+func (contextClaims) Authenticate(r *http.Request) (*Claims, error) {
+	if c := ClaimsFrom(r.Context()); c != nil {
+		return c, nil
+	}
+	return nil, errors.New("the request carries no verified token claims")
+}
+
+// staticToken is the single-user token of Config.Token. Only its digest
+// is kept.
+type staticToken struct {
+	// sum is the SHA-256 of the Authorization header a request must
+	// carry.
+	sum [sha256.Size]byte
+}
+
+func newStaticToken(token string) *staticToken {
+	return &staticToken{sum: sha256.Sum256([]byte("Bearer " + token))}
+}
+
+func (s *staticToken) Authenticate(r *http.Request) (*Claims, error) {
+	got := []byte(r.Header.Get("Authorization"))
 	if len(got) >= 7 && strings.EqualFold(string(got[:7]), "Bearer ") {
 		copy(got[:7], "Bearer ")
 	}
 	// Digests of fixed length are compared, so that neither the time
 	// taken nor anything else depends on the length of the token.
 	sum := sha256.Sum256(got)
-	if subtle.ConstantTimeCompare(sum[:], h.tokenSum[:]) == 1 {
-		return nil
+	if subtle.ConstantTimeCompare(sum[:], s.sum[:]) == 1 {
+		return nil, nil
 	}
-	h.failures.fail(key)
-	return rq.unauthorized("this API needs an Authorization: Bearer token")
+	return nil, errNoBearer
 }
 
-func (rq *request) unauthorized(msg string) *apiError {
-	rq.w.Header().Set("WWW-Authenticate", `Bearer realm="sheetlog"`)
+// authenticate is the authentication check (401). Every way of proving
+// who the caller is goes through it, behind the one failure limiter, so
+// that the order of checks stays in serve.
+func (h *handler) authenticate(rq *request) error {
+	if h.auth == nil {
+		return nil
+	}
+	challenge := `Bearer realm="sheetlog"`
+	key := addrKey(rq.r.RemoteAddr)
+	if wait := h.failures.wait(key); wait > 0 {
+		// The credentials are not even checked: while an address is
+		// held back, guessing from it gets no answer, right or wrong.
+		secs := int((wait + time.Second - 1) / time.Second)
+		rq.w.Header().Set("Retry-After", strconv.Itoa(secs))
+		return rq.unauthorized("too many failed attempts from this address; retry in "+strconv.Itoa(secs)+" s", challenge)
+	}
+	claims, err := h.auth.Authenticate(rq.r)
+	if err != nil {
+		h.failures.fail(key)
+		if !errors.Is(err, errNoBearer) {
+			// RFC 6750: a token was sent and is not good.
+			challenge += `, error="invalid_token"`
+		}
+		return rq.unauthorized(err.Error(), challenge)
+	}
+	rq.claims = claims
+	return nil
+}
+
+// authorize is the authorization check (403): the rule, applied to the
+// claims authentication found, for requests to a sheet's routes. Other
+// /v1 paths (the OpenAPI document, unknown routes) need authentication
+// only.
+func (h *handler) authorize(rq *request) error {
+	if rq.claims == nil || rq.m.sheet == "" {
+		return nil
+	}
+	sheet, err := url.PathUnescape(rq.m.sheet)
+	if err != nil {
+		sheet = rq.m.sheet
+	}
+	if Allowed(rq.claims, rq.r.Method, sheet) {
+		return nil
+	}
+	rq.w.Header().Set("WWW-Authenticate", `Bearer realm="sheetlog", error="insufficient_scope", scope="`+
+		quoteSafe(NeededScope(rq.r.Method, sheet))+`"`)
+	return newError(http.StatusForbidden, TypeForbidden,
+		"not allowed on this sheet: the token's scopes do not allow "+truncate(rq.r.Method, 16)+" on sheet "+
+			strconv.Quote(truncate(sheet, 80)))
+}
+
+// quoteSafe keeps what may stand inside a quoted header parameter.
+func quoteSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
+			return -1
+		}
+		return r
+	}, truncate(s, 100))
+}
+
+// unauthorized is a 401; challenge is the WWW-Authenticate header.
+func (rq *request) unauthorized(msg, challenge string) *apiError {
+	rq.w.Header().Set("WWW-Authenticate", challenge)
 	return newError(http.StatusUnauthorized, TypeUnauthorized, msg)
 }
 

@@ -148,7 +148,7 @@ func TestRoutineErrorsAreNotErrors(t *testing.T) {
 func TestTokenIsComparedAsDigest(t *testing.T) {
 	f := newFixture(t, fixtureOptions{token: "s3cret"})
 	h := f.h.(*handler)
-	if want := sha256.Sum256([]byte("Bearer s3cret")); h.tokenSum == nil || *h.tokenSum != want {
+	if st, ok := h.auth.(*staticToken); !ok || st.sum != sha256.Sum256([]byte("Bearer s3cret")) {
 		t.Fatalf("the handler does not hold the token's digest")
 	}
 	for _, tok := range []string{"s3cret", "bearer s3cret", "BEARER s3cret"} {

@@ -45,6 +45,7 @@ type fixture struct {
 type fixtureOptions struct {
 	interval int
 	token    string
+	auth     Authenticator
 	origins  []string
 	health   func(context.Context) error
 	logPage  int
@@ -91,7 +92,7 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	f.engines = enginecache.New(engineOver(host), enginecache.Options{MaxEngines: 8})
 	h, err := New(Config{
 		Logs: f.logs, Blobs: f.blobs, Engines: f.engines,
-		Token: o.token, CORSOrigins: o.origins, Health: o.health,
+		Token: o.token, Auth: o.auth, CORSOrigins: o.origins, Health: o.health,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +175,7 @@ func (f *fixture) serve(req *http.Request, body []byte) reply {
 // statusOfType is the contract's table: the status of each error type.
 var statusOfType = map[string]int{
 	"ValidationError": 400, "InvalidBlobNameError": 400, "NoContinuationError": 400,
-	"Unauthorized": 401, "NotFound": 404, "MethodNotAllowed": 405,
+	"Unauthorized": 401, "Forbidden": 403, "NotFound": 404, "MethodNotAllowed": 405,
 	"BlobWrongKindError": 409, "ConflictError": 409, "PayloadTooLarge": 413,
 	"RangeError": 416,
 }
@@ -221,8 +222,8 @@ func checkReply(t testing.TB, req *http.Request, r reply) {
 	if e.Type == "MethodNotAllowed" && r.header.Get("Allow") == "" {
 		t.Fatalf("%s %s: 405 without Allow", req.Method, req.URL)
 	}
-	if e.Type == "Unauthorized" && r.header.Get("WWW-Authenticate") == "" {
-		t.Fatalf("%s %s: 401 without WWW-Authenticate", req.Method, req.URL)
+	if (e.Type == "Unauthorized" || e.Type == "Forbidden") && r.header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("%s %s: %d without WWW-Authenticate", req.Method, req.URL, r.status)
 	}
 }
 
@@ -286,7 +287,7 @@ func validateAgainstSpec(t testing.TB, req *http.Request, body []byte, r reply) 
 		return
 	}
 	if op == nil {
-		schema := map[int]string{404: "NotFoundError", 405: "MethodNotAllowedError", 401: "UnauthorizedError", 413: "PayloadTooLargeError"}[r.status]
+		schema := map[int]string{404: "NotFoundError", 405: "MethodNotAllowedError", 401: "UnauthorizedError", 403: "ForbiddenError", 413: "PayloadTooLargeError"}[r.status]
 		if schema == "" {
 			t.Fatalf("%s %s: status %d without an operation", req.Method, req.URL, r.status)
 		}

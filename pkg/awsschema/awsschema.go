@@ -130,7 +130,42 @@ const (
 	EnvSweepGrace = "SHEETLOG_SWEEP_GRACE"
 	// EnvLogLevel is the slog level: debug, info, warn or error.
 	EnvLogLevel = "SHEETLOG_LOG_LEVEL"
+	// EnvAPIAuth is how the API's front door authenticates callers:
+	// "jwt" (API Gateway's JWT authorizer: the API function applies the
+	// per-sheet scope rule to the claims it verified), "iam" or "none"
+	// (the rule is off; IAM policies, or nothing, decide). Unset means
+	// "iam".
+	EnvAPIAuth = "SHEETLOG_API_AUTH"
+	// EnvJWTTenantClaim names the claim {tenant} in a scope's pattern
+	// stands for (default "tenant").
+	EnvJWTTenantClaim = "SHEETLOG_JWT_TENANT_CLAIM"
+	// EnvJWTScopePrefix, when set, must begin every scope the rule reads
+	// (Amazon Cognito: the resource server's identifier and a slash).
+	EnvJWTScopePrefix = "SHEETLOG_JWT_SCOPE_PREFIX"
 )
+
+// Values of EnvAPIAuth.
+const (
+	APIAuthJWT  = "jwt"
+	APIAuthIAM  = "iam"
+	APIAuthNone = "none"
+)
+
+// APIAuthEnv is the API function's environment for a front door that
+// authenticates with mode (an APIAuth value); tenantClaim and scopePrefix
+// count under APIAuthJWT only, and are left out when empty.
+func APIAuthEnv(mode, tenantClaim, scopePrefix string) map[string]string {
+	env := map[string]string{EnvAPIAuth: mode}
+	if mode == APIAuthJWT {
+		if tenantClaim != "" {
+			env[EnvJWTTenantClaim] = tenantClaim
+		}
+		if scopePrefix != "" {
+			env[EnvJWTScopePrefix] = scopePrefix
+		}
+	}
+	return env
+}
 
 // Function names: the directory under cmd/ and the zip under build/.
 const (

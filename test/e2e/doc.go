@@ -13,6 +13,12 @@
 //	                          are skipped without it
 //	SHEETLOG_E2E_TOKEN        bearer token (the single-machine server with
 //	                          a token configured)
+//	SHEETLOG_E2E_JWT_KEY      a JWT deployment's signing key (PEM), with
+//	SHEETLOG_E2E_JWT_ISSUER   the issuer and audience its authorizer
+//	SHEETLOG_E2E_JWT_AUDIENCE accepts: TestSheetScopes signs tokens of
+//	                          every scope with it (`make e2e-jwt`; skipped
+//	                          without it). SHEETLOG_E2E_JWT_TENANT_CLAIM
+//	                          names the tenant claim (default tenant)
 //	SHEETLOG_E2E_SIGV4=1      sign requests with SigV4 for an HTTP API
 //	                          with IAM authorization, with the credentials
 //	                          of AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,

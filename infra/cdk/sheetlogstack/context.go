@@ -21,6 +21,8 @@ const (
 	CtxEndpoint         = "endpoint"         // Props.Endpoint: httpapi or functionurl
 	CtxJWTIssuer        = "jwtIssuer"        // Props.JWTIssuer
 	CtxJWTAudience      = "jwtAudience"      // Props.JWTAudience
+	CtxJWTTenantClaim   = "jwtTenantClaim"   // Props.JWTTenantClaim
+	CtxJWTScopePrefix   = "jwtScopePrefix"   // Props.JWTScopePrefix
 	CtxAllowAnonymous   = "allowAnonymous"   // Props.AllowAnonymous
 	CtxCORSOrigins      = "corsOrigins"      // Props.CORSOrigins
 	CtxAssetDir         = "assetDir"         // Props.AssetDir
@@ -117,6 +119,8 @@ func PropsFromContext(node constructs.Node) (Props, error) {
 	}
 	p.JWTIssuer = str(CtxJWTIssuer)
 	p.JWTAudience = list(CtxJWTAudience)
+	p.JWTTenantClaim = str(CtxJWTTenantClaim)
+	p.JWTScopePrefix = str(CtxJWTScopePrefix)
 	p.CORSOrigins = list(CtxCORSOrigins)
 	p.AssetDir = str(CtxAssetDir)
 	p.Architecture = str(CtxArchitecture)

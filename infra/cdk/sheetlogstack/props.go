@@ -111,6 +111,12 @@ type Props struct {
 	// Without them every route requires IAM (SigV4) authorization.
 	JWTIssuer   string
 	JWTAudience []string
+	// JWTTenantClaim names the token claim {tenant} in a scope's pattern
+	// stands for (default "tenant"), and JWTScopePrefix, when set, must
+	// begin every scope the per-sheet rule reads (Cognito: the resource
+	// server's identifier and "/"). JWT authorizer only.
+	JWTTenantClaim string
+	JWTScopePrefix string
 	// AllowAnonymous opens every route to unauthenticated callers. Demo and
 	// local emulator use only; default false.
 	AllowAnonymous bool
@@ -279,6 +285,9 @@ func (p Props) validate() error {
 	}
 	if (p.JWTIssuer == "") != (len(p.JWTAudience) == 0) {
 		bad("JWT authorizer needs both an issuer and an audience (issuer %q, audience %q)", p.JWTIssuer, p.JWTAudience)
+	}
+	if p.JWTIssuer == "" && (p.JWTTenantClaim != "" || p.JWTScopePrefix != "") {
+		bad("a JWT tenant claim or scope prefix needs a JWT authorizer (jwtIssuer and jwtAudience)")
 	}
 	if p.JWTIssuer != "" {
 		if u, err := url.Parse(p.JWTIssuer); err != nil || u.Scheme != "https" || u.Host == "" {

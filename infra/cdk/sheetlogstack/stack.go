@@ -10,6 +10,7 @@ package sheetlogstack
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -117,13 +118,15 @@ func New(scope constructs.Construct, id string, props Props) (*Stack, error) {
 	})
 
 	grace := p.SweepGrace.String()
-	s.API = s.newFunction("Api", awsschema.FunctionAPI, zips, p.API, map[string]string{
+	apiEnv := map[string]string{
 		awsschema.EnvTable:            *s.Table.TableName(),
 		awsschema.EnvBucket:           *s.Bucket.BucketName(),
 		awsschema.EnvSnapshotInterval: strconv.Itoa(p.SnapshotInterval),
 		awsschema.EnvCORSOrigins:      strings.Join(p.CORSOrigins, ","),
 		awsschema.EnvLogLevel:         p.LogLevel,
-	})
+	}
+	maps.Copy(apiEnv, apiAuthEnv(p))
+	s.API = s.newFunction("Api", awsschema.FunctionAPI, zips, p.API, apiEnv)
 	s.Workflow = s.newFunction("Workflow", awsschema.FunctionWorkflow, zips, p.Workflow, map[string]string{
 		awsschema.EnvTable:    *s.Table.TableName(),
 		awsschema.EnvBucket:   *s.Bucket.BucketName(),
@@ -569,4 +572,18 @@ var retentionEnum = []awslogs.RetentionDays{
 // are in the same order).
 func retention(days int) awslogs.RetentionDays {
 	return retentionEnum[slices.Index(retentionDays, days)]
+}
+
+// apiAuthEnv tells the API function how its front door authenticates
+// callers: behind the JWT authorizer it applies the per-sheet scope rule
+// to the claims API Gateway verified; behind IAM (or nothing) the rule is
+// off and IAM policies on the route ARNs decide.
+func apiAuthEnv(p Props) map[string]string {
+	switch {
+	case p.JWTIssuer != "":
+		return awsschema.APIAuthEnv(awsschema.APIAuthJWT, p.JWTTenantClaim, p.JWTScopePrefix)
+	case p.AllowAnonymous:
+		return awsschema.APIAuthEnv(awsschema.APIAuthNone, "", "")
+	}
+	return awsschema.APIAuthEnv(awsschema.APIAuthIAM, "", "")
 }

@@ -198,6 +198,7 @@ func TestFunctions(t *testing.T) {
 		{awsschema.FunctionAPI, logicalID(s, s.stack.API), DefaultAPI, map[string]any{
 			awsschema.EnvTable: table, awsschema.EnvBucket: bucket,
 			awsschema.EnvSnapshotInterval: "100", awsschema.EnvCORSOrigins: "", awsschema.EnvLogLevel: "info",
+			awsschema.EnvAPIAuth: awsschema.APIAuthIAM,
 		}},
 		{awsschema.FunctionWorkflow, logicalID(s, s.stack.Workflow), DefaultWorkflow, map[string]any{
 			awsschema.EnvTable: table, awsschema.EnvBucket: bucket, awsschema.EnvLogLevel: "info",

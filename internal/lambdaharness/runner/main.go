@@ -48,6 +48,7 @@ func main() {
 		maxRetries = flag.Int("max-retries", 3, "retries of a failing stream record before it is dead-lettered")
 		timeout    = flag.Duration("timeout", 10*time.Minute, "give up after this long")
 		verbose    = flag.Bool("v", false, "log the harness's own debug messages")
+		jwtMode    = flag.Bool("jwt", false, "the stack's JWT configuration: the front verifies bearer tokens as API Gateway's JWT authorizer and the API function applies the scope rule; the command is given a signing key (SHEETLOG_E2E_JWT_KEY) and a token allowed everything (SHEETLOG_E2E_TOKEN)")
 	)
 	flag.Parse()
 	level := slog.LevelInfo
@@ -71,8 +72,17 @@ func main() {
 			fail(log, "creating the log directory", err)
 		}
 	}
+	var jwt *lambdaharness.JWTOptions
+	var jwtEnv []string
+	if *jwtMode {
+		var err error
+		if jwt, jwtEnv, err = jwtSetup(*logDir); err != nil {
+			fail(log, "making the JWT key pair", err)
+		}
+	}
 	started := time.Now()
 	h, err := lambdaharness.Start(ctx, lambdaharness.Options{
+		JWT: jwt,
 		RIE: *rie, Binaries: bins, LogDir: *logDir,
 		SnapshotInterval: *interval, SweepGrace: *grace, SweepEvery: *every,
 		FaultFailFirst: *failFirst, FaultSheetPrefix: *prefix, APIInstances: *apiN,
@@ -88,9 +98,12 @@ func main() {
 	switch {
 	case *serve || flag.NArg() == 0:
 		fmt.Printf("SHEETLOG_E2E_BASE_URL=%s\nSHEETLOG_E2E_HARNESS_URL=%s\n", h.FrontURL, h.ControlURL)
+		for _, e := range jwtEnv {
+			fmt.Println(e)
+		}
 		<-ctx.Done()
 	default:
-		code = run(ctx, flag.Args(), h)
+		code = run(ctx, flag.Args(), h, jwtEnv)
 	}
 	report := h.Report()
 	var inits []string
@@ -123,12 +136,13 @@ func main() {
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, h *lambdaharness.Harness) int {
+func run(ctx context.Context, args []string, h *lambdaharness.Harness, env []string) int {
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Env = append(os.Environ(),
 		"SHEETLOG_E2E_BASE_URL="+h.FrontURL,
 		"SHEETLOG_E2E_HARNESS_URL="+h.ControlURL,
 	)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second
