@@ -34,6 +34,11 @@ func TestMain(m *testing.M) {
 		halfOpenHelper(addr, n, os.Getenv(envHalfOpenFrom))
 		os.Exit(0)
 	}
+	if addr := os.Getenv(envFeedAddr); addr != "" {
+		n, _ := strconv.Atoi(os.Getenv(envFeedConns))
+		feedHelper(addr, n)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

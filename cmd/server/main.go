@@ -30,6 +30,7 @@ import (
 	fsblob "github.com/sheetlog/sheetlog/pkg/blobstore/fs"
 	"github.com/sheetlog/sheetlog/pkg/enginecache"
 	"github.com/sheetlog/sheetlog/pkg/eventlog/boltlog"
+	"github.com/sheetlog/sheetlog/pkg/feed"
 	"github.com/sheetlog/sheetlog/pkg/jwtauth"
 	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
 	"github.com/sheetlog/sheetlog/pkg/webui"
@@ -199,12 +200,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	// Every append goes through the notifier, which wakes the change
+	// feed's waiters of the sheet.
+	notifier := newFeed(logs)
 	engineOpts := spreadsheet.Options{SnapshotInterval: c.snapshotInterval, Logger: lg}
 	// Host and worker engines of one sheet are separate: each keeps its
 	// own copy of the cells (the worker's lags at the snapshot it builds).
 	newCache := func(host bool) *enginecache.Cache {
 		return enginecache.New(func(sheet string) (*spreadsheet.Engine, error) {
-			log, err := logs.Log(sheet)
+			log, err := notifier.Log(sheet)
 			if err != nil {
 				return nil, err
 			}
@@ -235,7 +239,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		auth = api.BearerTokens(v)
 	}
 	h, err := api.New(api.Config{
-		Logs: logs, Blobs: blobs, Engines: hostEngines,
+		Logs: notifier, Blobs: blobs, Engines: hostEngines, Feed: notifier,
 		Token: c.token, Auth: auth, CORSOrigins: c.corsOrigins, Logger: lg,
 		Health: func(ctx context.Context) error {
 			if _, err := logs.Pending(ctx); err != nil {
@@ -287,6 +291,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	case <-ctx.Done():
 	}
 
+	// Waiting change feed requests get their empty page now rather than
+	// hold the drain for up to their whole wait.
+	notifier.Release()
 	lg.Info("shutting down", "timeout", c.shutdownTimeout)
 	drain(lg, c.shutdownTimeout,
 		drainStep{srv.Shutdown, "requests still running at shutdown were cut"},
@@ -294,6 +301,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	lg.Info("stopped", "pool", workerPool.Metrics(), "conns", guard.Stats())
 	return nil
 }
+
+// newFeed builds the server's change feed over its event log; tests
+// replace it to watch the waiters.
+var newFeed = feed.NewNotifier
 
 // jwtConfig is how the server verifies JWTs, when it does.
 type jwtConfig struct {

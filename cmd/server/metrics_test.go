@@ -158,6 +158,26 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// A change feed request held while the server is scraped: the
+	// waiters gauge sees it, and an append releases it.
+	held := make(chan error, 1)
+	go func() {
+		_, err := p.do(ctx, "GET", "/v1/sheets/metrics-feed/log?start=0&wait=20", nil, &map[string]any{})
+		held <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); value(t, scrape(t, murl), "sheetlog_feed_waiters") != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the held change feed request is not counted in sheetlog_feed_waiters")
+		}
+	}
+	first := map[string]any{"sequenceId": "0", "entry": map[string]any{"type": "SetCellValueAndFormat", "row": 0, "column": 0, "value": 1}}
+	if _, err := p.do(ctx, "POST", "/v1/sheets/metrics-feed/log", first, &map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+
 	written := 0
 	for _, e := range readLog(t, ctx, p, "metrics-a") {
 		if e.Snapshot != "" {
@@ -184,14 +204,16 @@ func TestMetricsEndpoint(t *testing.T) {
 		labels []string
 		want   float64
 	}{
-		{"sheetlog_http_requests_total", []string{log, "method=POST", "code=200"}, appends},
+		{"sheetlog_http_requests_total", []string{log, "method=POST", "code=200"}, appends + 1},
+		{"sheetlog_http_requests_total", []string{"route=/v1/sheets/{sheet}/log?wait", "method=GET", "code=200"}, 1},
 		{"sheetlog_http_requests_total", []string{log, "method=POST", "code=409"}, 1},
 		{"sheetlog_http_requests_total", []string{log, "method=GET", "code=200"}, 1},
 		{"sheetlog_http_requests_total", []string{"route=/v1/sheets/{sheet}/cells", "method=GET", "code=200"}, 1},
 		{"sheetlog_http_requests_total", []string{"route=/v1/sheets/{sheet}", "method=GET", "code=200"}, float64(polls)},
 		{"sheetlog_http_requests_total", []string{"route=unmatched", "method=GET", "code=404"}, 2},
-		{"sheetlog_http_request_duration_seconds", []string{log, "method=POST"}, appends + 1},
-		{"sheetlog_appended_entries_total", nil, appends},
+		{"sheetlog_http_request_duration_seconds", []string{log, "method=POST"}, appends + 2},
+		{"sheetlog_appended_entries_total", nil, appends + 1},
+		{"sheetlog_feed_waiters", nil, 0},
 		{"sheetlog_append_conflicts_total", nil, 1},
 		{"sheetlog_snapshots_total", []string{"result=written"}, float64(written)},
 		{"sheetlog_snapshots_total", []string{"result=failed"}, 0},
@@ -206,8 +228,8 @@ func TestMetricsEndpoint(t *testing.T) {
 	if n := value(t, fams, "sheetlog_snapshot_tiles_total", "how=encoded"); n < float64(written) {
 		t.Errorf("%v tiles encoded for %d snapshots", n, written)
 	}
-	if n := value(t, fams, "sheetlog_engine_cache_engines"); n != 2 {
-		t.Errorf("%v engines cached, want 2 (the host's and the worker's of the one sheet)", n)
+	if n := value(t, fams, "sheetlog_engine_cache_engines"); n != 3 {
+		t.Errorf("%v engines cached, want 3 (the host's and the worker's of metrics-a, the host's of metrics-feed)", n)
 	}
 	if n := value(t, fams, "sheetlog_engine_cache_bytes"); n <= 0 {
 		t.Errorf("engine cache bytes %v", n)

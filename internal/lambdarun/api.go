@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/sheetlog/sheetlog/pkg/api"
+	"github.com/sheetlog/sheetlog/pkg/feed"
 	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
 	"github.com/sheetlog/sheetlog/pkg/webui"
 	"github.com/sheetlog/sheetlog/pkg/workers"
@@ -15,6 +16,13 @@ import (
 // host is implicit (the table's stream forwards every entry written with
 // pending to the workflow Lambda, so the engine posts nothing), behind the
 // web page (pkg/webui), as in the single-machine server.
+//
+// The change feed (GET log?wait=N) polls: other invocations' appends
+// cannot be heard, so a waiting request reads the log again with backoff
+// (feed.Poller's defaults: at about 0, 0.1, 0.3 and 0.7 s, then about
+// once a second), within the invocation's deadline. While nothing is
+// appended each read is one strongly consistent GetItem of the sheet's
+// head item.
 func APIHandler(s Stores, c Config, log *slog.Logger) (http.Handler, error) {
 	engines := EngineCache(s, workers.ImplicitHost{},
 		spreadsheet.Options{SnapshotInterval: c.SnapshotInterval, Logger: log}, c, log)
@@ -24,6 +32,7 @@ func APIHandler(s Stores, c Config, log *slog.Logger) (http.Handler, error) {
 		Engines:     engines,
 		CORSOrigins: c.CORSOrigins,
 		Auth:        APIAuthenticator(c),
+		Feed:        feed.Poller{},
 		Health:      HealthCheck(s),
 		Logger:      log,
 	})

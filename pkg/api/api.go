@@ -65,6 +65,7 @@ import (
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
 	"github.com/sheetlog/sheetlog/pkg/enginecache"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
+	"github.com/sheetlog/sheetlog/pkg/feed"
 )
 
 // Limits of the API.
@@ -81,6 +82,9 @@ const (
 	// MaxContinuationBytes bounds a listing's continuation token; every
 	// token a store issues is far shorter.
 	MaxContinuationBytes = 4096
+	// MaxFeedWait is the longest wait a change feed request may ask for
+	// (GET log?wait=20).
+	MaxFeedWait = 20 * time.Second
 )
 
 // Config is what the handler is built from.
@@ -105,12 +109,30 @@ type Config struct {
 	// CORSOrigins are the origins allowed to call the API from a browser,
 	// compared exactly (scheme://host[:port]); "*" allows any origin.
 	CORSOrigins []string
+	// Feed holds change feed requests (GET log?wait=N) until the sheet's
+	// log may have grown. Nil polls the log with backoff (feed.Poller),
+	// right for any store; a process that makes every append itself
+	// gives a feed.Notifier wrapping Logs (and builds its engines over
+	// the Notifier), so that an append wakes its waiters at once.
+	Feed Feed
+	// MaxWait, when positive, caps how long a change feed request is
+	// held, below the MaxFeedWait the API allows (a request may always
+	// be answered sooner, with the same empty page).
+	MaxWait time.Duration
 	// Health reports whether the stores are reachable (GET /healthz). Nil
 	// means always healthy.
 	Health func(ctx context.Context) error
 	// Logger receives one record per request (method, route, status,
 	// duration, sheet) and the causes of store failures. Nil discards.
 	Logger *slog.Logger
+}
+
+// Feed is where a change feed request waits: Wait calls poll, and again
+// whenever sheet's log may have grown, until poll is done or fails, or
+// ctx ends, and returns poll's error or nil. pkg/feed has the two
+// implementations.
+type Feed interface {
+	Wait(ctx context.Context, sheet string, poll func() (done bool, err error)) error
 }
 
 // New returns the handler of the whole API.
@@ -123,9 +145,15 @@ func New(cfg Config) (http.Handler, error) {
 	case cfg.Engines == nil:
 		return nil, errors.New("api: Config.Engines is required")
 	}
-	h := &handler{cfg: cfg, log: cfg.Logger, origins: map[string]bool{}}
+	h := &handler{cfg: cfg, log: cfg.Logger, origins: map[string]bool{}, feed: cfg.Feed, maxWait: MaxFeedWait}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.feed == nil {
+		h.feed = feed.Poller{}
+	}
+	if cfg.MaxWait > 0 {
+		h.maxWait = min(cfg.MaxWait, MaxFeedWait)
 	}
 	for _, o := range cfg.CORSOrigins {
 		o = strings.TrimSpace(o)
@@ -157,6 +185,8 @@ type handler struct {
 	// auth is nil when requests need no credentials.
 	auth     Authenticator
 	failures *failureLimiter
+	feed     Feed
+	maxWait  time.Duration
 }
 
 // request is the state of one request as it goes through the checks.
@@ -172,6 +202,7 @@ type request struct {
 	// claims are the caller's, once authenticated; nil when the rule
 	// does not apply.
 	claims  *Claims
+	held    bool // a change feed request that asked to wait
 	status  int
 	written int
 	errType string
@@ -202,7 +233,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		elapsed := time.Since(start)
-		observeRequest(rq.rt, r.Method, rq.status, elapsed)
+		observeRequest(rq.metricsRoute(), r.Method, rq.status, elapsed)
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("route", rq.pattern()),

@@ -138,6 +138,11 @@ func errorCases() []errCase {
 		{name: "start beyond the log", method: "GET", target: log + "?start=4", status: 416, typ: "RangeError"},
 		{name: "start far beyond the log", method: "GET", target: log + "?start=18446744073709551615", status: 416, typ: "RangeError"},
 		{name: "start at the next id", method: "GET", target: log + "?start=3&end=end&snapshotId=0", status: 200},
+
+		{name: "wait beyond the log", method: "GET", target: log + "?start=4&wait=20", status: 416, typ: "RangeError"},
+		{name: "wait=0", method: "GET", target: log + "?start=3&wait=0", status: 200},
+		{name: "wait=020 on entries", method: "GET", target: log + "?start=0&wait=020&end=end", status: 200},
+		{name: "wait=20 on entries", method: "GET", target: log + "?start=2&wait=20&snapshotId=0", status: 200},
 		{name: "end beyond the log", method: "GET", target: log + "?start=0&end=99", status: 200},
 
 		// POST log: the envelope.
@@ -175,6 +180,15 @@ func errorCases() []errCase {
 		{name: "id below next", method: "POST", target: log, body: `{"sequenceId":"0","entry":` + goodEntry + `}`, status: 409, typ: "ConflictError"},
 		{name: "id just below next", method: "POST", target: log, body: `{"sequenceId":2,"snapshotId":"0","entry":` + goodEntry + `}`, status: 409, typ: "ConflictError"},
 		{name: "largest id", method: "POST", target: log, body: `{"sequenceId":"18446744073709551615","entry":` + goodEntry + `}`, status: 409, typ: "ConflictError"},
+	}
+
+	// The change feed: wait is whole seconds 0 to 20, with a numeric
+	// start and no end but "end".
+	for _, q := range []string{"start=3&wait=21", "start=3&wait=-1", "start=3&wait=1.5", "start=3&wait=1e1", "start=3&wait=%2B1",
+		"start=3&wait=", "start=3&wait=x", "start=3&wait=99999999999999999999999", "start=3&wait=1&wait=1",
+		"wait=1", "wait=0", "start=start&wait=1", "start=snapshot&wait=0", "start=3&end=4&wait=1", "start=0&end=3&wait=0",
+		"start=0&end=start&wait=1"} {
+		cases = append(cases, errCase{name: "feed: " + q, method: "GET", target: log + "?" + q, status: 400, typ: "ValidationError"})
 	}
 
 	// Sequence id forms that are not a string of digits or a plain
@@ -246,6 +260,56 @@ func errorCases() []errCase {
 	} {
 		cases = append(cases, errCase{name: "entry " + e.name, method: "POST", target: log, body: `{"sequenceId":3,"entry":` + e.entry + `}`, status: 400, typ: "ValidationError"})
 	}
+
+	// Batches: exactly one of "entry" and "entries", 1 to 99 entries,
+	// each as strict as "entry"; one bad entry refuses them all.
+	batch := func(n int, edit func(i int) string) string {
+		es := make([]string, n)
+		for i := range es {
+			es[i] = goodEntry
+			if edit != nil {
+				es[i] = edit(i)
+			}
+		}
+		return `{"sequenceId":3,"entries":[` + strings.Join(es, ",") + `]}`
+	}
+	badAt57 := func(i int) string {
+		if i == 57 {
+			return `{"type":"SetCellValueAndFormat","row":1.5,"column":0}`
+		}
+		return goodEntry
+	}
+	for _, c := range []struct{ name, body string }{
+		{"both entry and entries", `{"sequenceId":3,"entry":` + goodEntry + `,"entries":[` + goodEntry + `]}`},
+		{"entries and entry", `{"sequenceId":3,"entries":[` + goodEntry + `],"entry":` + goodEntry + `}`},
+		{"neither entry nor entries", `{"sequenceId":3,"snapshotId":0}`},
+		{"entries of 0", batch(0, nil)},
+		{"entries of 100", batch(100, nil)},
+		{"entries of 1000", batch(1000, nil)},
+		{"bad entry at 57", batch(60, badAt57)},
+		{"bad last entry", batch(99, func(i int) string {
+			if i == 98 {
+				return `{"type":"SetCellValueAndFormat","row":0,"column":0,"pending":"snapshot"}`
+			}
+			return goodEntry
+		})},
+		{"entry of another type in a batch", batch(2, func(i int) string { return `{"type":"Other","row":0,"column":` + fmt.Sprint(i) + `}` })},
+		{"entries null", `{"sequenceId":3,"entries":null}`},
+		{"entries an object", `{"sequenceId":3,"entries":` + goodEntry + `}`},
+		{"entries a string", `{"sequenceId":3,"entries":"x"}`},
+		{"entries of numbers", `{"sequenceId":3,"entries":[1,2]}`},
+		{"entries of arrays", `{"sequenceId":3,"entries":[[` + goodEntry + `]]}`},
+		{"entries twice", `{"sequenceId":3,"entries":[` + goodEntry + `],"entries":[` + goodEntry + `]}`},
+		{"entries without sequenceId", `{"entries":[` + goodEntry + `]}`},
+		{"entries with a null entry", `{"sequenceId":3,"entries":[` + goodEntry + `,null]}`},
+	} {
+		cases = append(cases, errCase{name: "batch: " + c.name, method: "POST", target: log, body: c.body, status: 400, typ: "ValidationError"})
+	}
+	cases = append(cases,
+		errCase{name: "batch: conflict", method: "POST", target: log, body: `{"sequenceId":2,"entries":[` + goodEntry + `]}`, status: 409, typ: "ConflictError"},
+		errCase{name: "batch: over 64 KiB", method: "POST", target: log, body: batch(99, func(int) string {
+			return `{"type":"SetCellValueAndFormat","row":0,"column":0,"value":"` + strings.Repeat("x", 700) + `"}`
+		}), status: 413, typ: "PayloadTooLarge"})
 
 	// Blobs.
 	cases = append(cases, []errCase{

@@ -23,6 +23,7 @@ import (
 	"github.com/sheetlog/sheetlog/pkg/enginecache"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
 	logmem "github.com/sheetlog/sheetlog/pkg/eventlog/memory"
+	"github.com/sheetlog/sheetlog/pkg/feed"
 	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
 	"github.com/sheetlog/sheetlog/pkg/workers"
 )
@@ -40,6 +41,8 @@ type fixture struct {
 	token   string
 	// check validates every reply against the OpenAPI document.
 	check bool
+	// notifier is the feed when fixtureOptions.notify is set.
+	notifier *feed.Notifier
 }
 
 type fixtureOptions struct {
@@ -55,6 +58,11 @@ type fixtureOptions struct {
 	// noWorker builds host engines that post nothing: requested
 	// snapshots stay pending.
 	noWorker bool
+	// notify serves the change feed with a feed.Notifier over the logs,
+	// as the single-machine server does (else with the default poller);
+	// maxWait is Config.MaxWait.
+	notify  bool
+	maxWait time.Duration
 }
 
 func newFixture(t testing.TB, o fixtureOptions) *fixture {
@@ -65,6 +73,11 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	}
 	if f.blobs == nil {
 		f.blobs = blobmem.New(blobmem.Options{PageSize: o.blobPage})
+	}
+	var fd Feed
+	if o.notify {
+		f.notifier = feed.NewNotifier(f.logs)
+		f.logs, fd = f.notifier, f.notifier
 	}
 	opts := spreadsheet.Options{SnapshotInterval: o.interval}
 	engineOver := func(host workers.WorkerHost) enginecache.Factory {
@@ -93,6 +106,7 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	h, err := New(Config{
 		Logs: f.logs, Blobs: f.blobs, Engines: f.engines,
 		Token: o.token, Auth: o.auth, CORSOrigins: o.origins, Health: o.health,
+		Feed: fd, MaxWait: o.maxWait,
 	})
 	if err != nil {
 		t.Fatal(err)

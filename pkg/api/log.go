@@ -2,12 +2,14 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/sheetlog/sheetlog/pkg/cell"
 	"github.com/sheetlog/sheetlog/pkg/errs"
@@ -15,14 +17,22 @@ import (
 	"github.com/sheetlog/sheetlog/pkg/spreadsheet"
 )
 
-// getLog serves GET /v1/sheets/{sheet}/log: one page of the log's Query.
+// feedReplyMargin is kept between the end of a change feed request's
+// wait and its context's deadline (the API Lambda's invocation
+// deadline), for the last read of the log and the reply.
+const feedReplyMargin = time.Second
+
+// getLog serves GET /v1/sheets/{sheet}/log: one page of the log's Query,
+// and the change feed: with wait=N (N > 0) a page that would be empty
+// because start is the log's next id is held until an entry exists there
+// or N seconds have passed.
 func (h *handler) getLog(rq *request) {
 	sheet, err := rq.sheetParam()
 	if err != nil {
 		rq.fail(err)
 		return
 	}
-	q, err := rq.queryParams("start", "end", "snapshotId")
+	q, err := rq.queryParams("start", "end", "snapshotId", "wait")
 	if err != nil {
 		rq.fail(err)
 		return
@@ -58,13 +68,44 @@ func (h *handler) getLog(rq *request) {
 		}
 		known = eventlog.Known(eventlog.SequenceID(id))
 	}
+	var wait time.Duration
+	if s, ok := q["wait"]; ok {
+		n, ok := parseID(s)
+		if !ok || n > uint64(MaxFeedWait/time.Second) {
+			rq.fail(validation(`"wait" must be whole seconds from 0 to %d; got %q`, MaxFeedWait/time.Second, truncate(s, 40)))
+			return
+		}
+		if _, ok := from.ID(); !ok {
+			start, ok := q["start"]
+			if !ok {
+				start = "start"
+			}
+			rq.fail(validation(`"wait" needs "start" to be a sequence id (the id of the entry to wait for), not %q`, start))
+			return
+		}
+		if e, ok := q["end"]; ok && e != "end" {
+			rq.fail(validation(`"wait" needs "end" to be "end" (or absent), not %q`, truncate(e, 40)))
+			return
+		}
+		wait = time.Duration(n) * time.Second
+	}
 
 	log, err := h.cfg.Logs.Log(sheet)
 	if err != nil {
 		rq.fail(err)
 		return
 	}
-	page, err := log.Query(rq.ctx, from, to, known)
+	var page eventlog.Page
+	query := func() (bool, error) {
+		page, err = log.Query(rq.ctx, from, to, known)
+		return len(page.Entries) > 0, err
+	}
+	if wait > 0 {
+		rq.held = true
+		err = h.waitForEntries(rq, sheet, wait, query)
+	} else {
+		_, err = query()
+	}
 	if err != nil {
 		rq.fail(err)
 		return
@@ -101,6 +142,20 @@ func (h *handler) getLog(rq *request) {
 	}
 	b = append(b, "]}"...)
 	rq.writeJSON(200, b)
+}
+
+// waitForEntries holds a change feed request in the feed until query
+// finds entries, for at most wait (and Config.MaxWait), ending early
+// enough before the request's own deadline to reply. The deadline is
+// the only timer the request holds.
+func (h *handler) waitForEntries(rq *request, sheet string, wait time.Duration, query func() (bool, error)) error {
+	deadline := time.Now().Add(min(wait, h.maxWait))
+	if d, ok := rq.ctx.Deadline(); ok && d.Add(-feedReplyMargin).Before(deadline) {
+		deadline = d.Add(-feedReplyMargin)
+	}
+	ctx, cancel := context.WithDeadline(rq.ctx, deadline)
+	defer cancel()
+	return h.feed.Wait(ctx, sheet, query)
 }
 
 func appendSnapshotRef(b []byte, s *eventlog.SnapshotRef) []byte {
@@ -143,8 +198,9 @@ func appendEntry(b []byte, e eventlog.Entry) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// postLog serves POST /v1/sheets/{sheet}/log: an append through the
-// engine, which decides whether the entry requests a snapshot.
+// postLog serves POST /v1/sheets/{sheet}/log: an append of one entry
+// ("entry") or of a batch ("entries", all or nothing) through the engine,
+// which decides whether an entry requests a snapshot.
 func (h *handler) postLog(rq *request) {
 	body, err := rq.readBody()
 	if err != nil {
@@ -172,15 +228,19 @@ func (h *handler) postLog(rq *request) {
 	var res spreadsheet.AppendResult
 	err = h.cfg.Engines.Do(rq.ctx, sheet, func(e *spreadsheet.Engine) error {
 		var err error
-		res, err = e.Append(rq.ctx, eventlog.SequenceID(req.sequenceID), req.entry, req.known)
+		res, err = e.AppendBatch(rq.ctx, eventlog.SequenceID(req.sequenceID), req.entries, req.known)
 		return err
 	})
 	if err != nil {
 		rq.fail(err)
 		return
 	}
-	b := append(make([]byte, 0, 96), `{"sequenceId":`...)
+	b := append(make([]byte, 0, 128), `{"sequenceId":`...)
 	b = appendID(b, uint64(res.SequenceID))
+	if req.batch {
+		b = append(b, `,"endSequenceId":`...)
+		b = appendID(b, uint64(res.End))
+	}
 	if res.LastSnapshot != nil {
 		b = append(b, `,"lastSnapshot":`...)
 		b = appendSnapshotRef(b, res.LastSnapshot)
@@ -228,12 +288,16 @@ func checkJSONContentType(ct string) error {
 type appendRequest struct {
 	sequenceID uint64
 	known      *eventlog.SequenceID
-	entry      cell.Entry
+	entries    []cell.Entry
+	// batch is set when the entries came as "entries": the reply then
+	// says where they end.
+	batch bool
 }
 
 // decodeAppend decodes the body of POST log strictly: an object with
-// "sequenceId", optional "snapshotId" and "entry", each once, and nothing
-// else; the entry is decoded by cell.DecodeEntry in Strict mode.
+// "sequenceId", optional "snapshotId" and exactly one of "entry" and
+// "entries", each once, and nothing else; every entry is decoded by
+// cell.DecodeEntry in Strict mode.
 func decodeAppend(body []byte) (appendRequest, error) {
 	var req appendRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -242,10 +306,10 @@ func decodeAppend(body []byte) (appendRequest, error) {
 		return req, validation("the body is not valid JSON: %v", jsonErr(err))
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return req, validation(`the body must be a JSON object {"sequenceId":..,"entry":{..}}`)
+		return req, validation(`the body must be a JSON object {"sequenceId":..,"entry":{..}} or {"sequenceId":..,"entries":[..]}`)
 	}
-	var haveID, haveEntry, haveKnown bool
-	var entryRaw json.RawMessage
+	var haveID, haveEntry, haveEntries, haveKnown bool
+	var entryRaw, entriesRaw json.RawMessage
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -273,8 +337,11 @@ func decodeAppend(body []byte) (appendRequest, error) {
 		case "entry":
 			dup, haveEntry = haveEntry, true
 			entryRaw = raw
+		case "entries":
+			dup, haveEntries = haveEntries, true
+			entriesRaw = raw
 		default:
-			return req, validation(`unknown member %q in the body; it has "sequenceId", "entry" and optionally "snapshotId"`, truncate(key, 80))
+			return req, validation(`unknown member %q in the body; it has "sequenceId", "entry" or "entries", and optionally "snapshotId"`, truncate(key, 80))
 		}
 		if dup {
 			return req, validation("member %q appears twice in the body", key)
@@ -289,11 +356,44 @@ func decodeAppend(body []byte) (appendRequest, error) {
 	switch {
 	case !haveID:
 		return req, validation(`the body needs "sequenceId": the id to append at`)
+	case haveEntry && haveEntries:
+		return req, validation(`the body has both "entry" and "entries"; send one entry as "entry" or a batch as "entries"`)
+	case haveEntries:
+		req.batch = true
+		req.entries, err = decodeEntries(entriesRaw)
+		return req, err
 	case !haveEntry:
-		return req, validation(`the body needs "entry": the SetCellValueAndFormat entry to append`)
+		return req, validation(`the body needs "entry" (the SetCellValueAndFormat entry to append) or "entries" (1 to %d of them)`, eventlog.MaxBatch)
 	}
-	req.entry, err = cell.DecodeEntry(entryRaw, cell.Strict)
+	e, err := cell.DecodeEntry(entryRaw, cell.Strict)
+	req.entries = []cell.Entry{e}
 	return req, err
+}
+
+// decodeEntries decodes the "entries" of a batch append: 1 to
+// eventlog.MaxBatch entries, each as strict as "entry". The error about
+// a bad one names its index.
+func decodeEntries(raw json.RawMessage) ([]cell.Entry, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil || items == nil {
+		return nil, validation(`"entries" must be an array of 1 to %d SetCellValueAndFormat entries, got %s`, eventlog.MaxBatch, truncate(string(raw), 40))
+	}
+	if n := len(items); n == 0 || n > eventlog.MaxBatch {
+		return nil, validation(`"entries" holds 1 to %d entries, not %d`, eventlog.MaxBatch, n)
+	}
+	out := make([]cell.Entry, len(items))
+	for i, it := range items {
+		e, err := cell.DecodeEntry(it, cell.Strict)
+		if err != nil {
+			var ve *errs.ValidationError
+			if errors.As(err, &ve) {
+				return nil, validation("entry %d of \"entries\": %s", i, ve.Message)
+			}
+			return nil, err
+		}
+		out[i] = e
+	}
+	return out, nil
 }
 
 func jsonErr(err error) error {

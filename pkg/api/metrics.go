@@ -21,8 +21,24 @@ var (
 		"route", "method")
 )
 
-// unmatchedRoute is the route label of requests no route matches.
-const unmatchedRoute = "unmatched"
+// Route labels besides the patterns: requests no route matches, and
+// change feed requests, whose time is mostly the wait they asked for and
+// would swamp the durations of plain log reads.
+const (
+	unmatchedRoute = "unmatched"
+	feedRoute      = "/v1/sheets/{sheet}/log?wait"
+)
+
+// metricsRoute is the request's route label.
+func (rq *request) metricsRoute() string {
+	switch {
+	case rq.rt == nil:
+		return unmatchedRoute
+	case rq.held:
+		return feedRoute
+	}
+	return rq.rt.pattern
+}
 
 // codeText holds the status codes as label values, so that counting
 // converts no number.
@@ -44,11 +60,7 @@ func methodLabel(m string) string {
 }
 
 // observeRequest counts one answered request.
-func observeRequest(rt *route, method string, status int, d time.Duration) {
-	route := unmatchedRoute
-	if rt != nil {
-		route = rt.pattern
-	}
+func observeRequest(route, method string, status int, d time.Duration) {
 	code := "other"
 	if status >= 0 && status < len(codeText) {
 		code = codeText[status]

@@ -40,6 +40,8 @@ func TestMetricsCountRequests(t *testing.T) {
 		f.do("POST", "/v1/sheets/metrics-a/log", fmt.Sprintf(`{"sequenceId":%d,"entry":{"type":"SetCellValueAndFormat","row":%d,"column":0,"value":1}}`, i, i))
 	}
 	f.do("POST", "/v1/sheets/metrics-a/log", `{"sequenceId":0,"entry":{"type":"SetCellValueAndFormat","row":0,"column":0,"value":1}}`) // 409
+	f.do("GET", "/v1/sheets/metrics-a/log?start=3&wait=1", "")                                                                         // held a second: the change feed
+	f.do("GET", "/v1/sheets/metrics-a/log?start=0", "")
 	f.do("GET", "/v1/sheets/metrics-b/cells?range=A1:B2", "")
 	f.do("HEAD", "/v1/sheets/metrics-b/cells?range=A1", "")
 	f.do("GET", "/v1/sheets/metrics-b/blobs/", "")
@@ -49,22 +51,26 @@ func TestMetricsCountRequests(t *testing.T) {
 	reqs1, durs1 := requestCounts()
 
 	wantReqs := map[string]uint64{
-		"/v1/sheets/{sheet}/log POST 200":   3,
-		"/v1/sheets/{sheet}/log POST 409":   1,
-		"/v1/sheets/{sheet}/cells GET 200":  1,
-		"/v1/sheets/{sheet}/cells HEAD 200": 1,
-		"/v1/sheets/{sheet}/blobs/ GET 200": 1,
-		"unmatched GET 404":                 1,
-		"/v1/sheets/{sheet}/log other 405":  1,
-		"/v1/sheets/{sheet}/cells GET 400":  1,
+		"/v1/sheets/{sheet}/log POST 200":     3,
+		"/v1/sheets/{sheet}/log POST 409":     1,
+		"/v1/sheets/{sheet}/log?wait GET 200": 1,
+		"/v1/sheets/{sheet}/log GET 200":      1,
+		"/v1/sheets/{sheet}/cells GET 200":    1,
+		"/v1/sheets/{sheet}/cells HEAD 200":   1,
+		"/v1/sheets/{sheet}/blobs/ GET 200":   1,
+		"unmatched GET 404":                   1,
+		"/v1/sheets/{sheet}/log other 405":    1,
+		"/v1/sheets/{sheet}/cells GET 400":    1,
 	}
 	wantDurs := map[string]uint64{
-		"/v1/sheets/{sheet}/log POST":   4,
-		"/v1/sheets/{sheet}/cells GET":  2,
-		"/v1/sheets/{sheet}/cells HEAD": 1,
-		"/v1/sheets/{sheet}/blobs/ GET": 1,
-		"unmatched GET":                 1,
-		"/v1/sheets/{sheet}/log other":  1,
+		"/v1/sheets/{sheet}/log POST":     4,
+		"/v1/sheets/{sheet}/log?wait GET": 1,
+		"/v1/sheets/{sheet}/log GET":      1,
+		"/v1/sheets/{sheet}/cells GET":    2,
+		"/v1/sheets/{sheet}/cells HEAD":   1,
+		"/v1/sheets/{sheet}/blobs/ GET":   1,
+		"unmatched GET":                   1,
+		"/v1/sheets/{sheet}/log other":    1,
 	}
 	for _, c := range []struct {
 		name   string

@@ -7,11 +7,12 @@
 //
 // An Engine has two independent roles, each in its own file:
 //
-//   - host side (host.go: SetCell, Append, Cell, Range, Counts, Sync,
-//     Status): it keeps the cells as of the log's end, appends entries
-//     with optimistic concurrency, sets pending = "snapshot" on an append
-//     when a snapshot is due, and re-sends a request that stays pending
-//     too long;
+//   - host side (host.go: SetCell, Append, AppendBatch, Cell, Range,
+//     Counts, Sync, Status): it keeps the cells as of the log's end,
+//     appends entries (one, or a batch in one atomic write) with
+//     optimistic concurrency, sets pending = "snapshot" on the entry
+//     where a snapshot becomes due, and re-sends a request that stays
+//     pending too long;
 //   - worker side (worker.go: RunWorkflow, WorkflowHandler): it builds
 //     the snapshot requested at an entry S from the previous snapshot
 //     plus the entries before S, and completes it with one conditional

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"time"
+	"unsafe"
 
 	"github.com/sheetlog/sheetlog/pkg/a1"
 	"github.com/sheetlog/sheetlog/pkg/cell"
@@ -24,8 +25,11 @@ type hostState struct {
 	// knownID is the id of newestSnapshot (0: none), passed to the log
 	// as the caller's known snapshot.
 	knownID eventlog.SequenceID
-	// body is the buffer the next entry is encoded into.
-	body []byte
+	// body is the buffer the next batch's entries are encoded into, ends
+	// where each of them ends, and batch the entries handed to the log.
+	body  []byte
+	ends  []int
+	batch []eventlog.Entry
 	// resendGen names the current re-send timer; a timer that finds
 	// another generation was replaced and does nothing.
 	resendGen uint64
@@ -44,7 +48,7 @@ func (h *hostState) footprint() int64 {
 	if h.cells == nil {
 		return 0
 	}
-	return h.cells.bytes + int64(cap(h.body))
+	return h.cells.bytes + int64(cap(h.body)) + int64(cap(h.ends))*8 + int64(cap(h.batch))*int64(unsafe.Sizeof(eventlog.Entry{}))
 }
 
 func (e *Engine) ensureLoaded(ctx context.Context) error {
@@ -68,7 +72,8 @@ func (e *Engine) loadLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.host = hostState{loaded: true, cells: st.cells, next: st.next, body: e.host.body, resendGen: e.host.resendGen}
+	e.host = hostState{loaded: true, cells: st.cells, next: st.next,
+		body: e.host.body, ends: e.host.ends, batch: e.host.batch, resendGen: e.host.resendGen}
 	e.noteSnapshotLocked(st.snap)
 	if st.pendingID != nil {
 		// Whoever requested it may have lost the message: the timer
@@ -151,14 +156,18 @@ func (e *Engine) applyLogEntryLocked(id eventlog.SequenceID, ent eventlog.Entry)
 	e.applyBody(e.host.cells, id, ent.Body)
 }
 
-// AppendResult is the reply of a successful Append.
+// AppendResult is the reply of a successful Append or AppendBatch.
 type AppendResult struct {
-	SequenceID eventlog.SequenceID
+	// SequenceID is the id of the first entry appended; End is one past
+	// the last.
+	SequenceID, End eventlog.SequenceID
 	// LastSnapshot is the newest snapshot when it differs from the
 	// caller's known one (as in eventlog.EventLog.AddEntry).
 	LastSnapshot *eventlog.SnapshotRef
-	// SnapshotRequested is true when this append set pending.
+	// SnapshotRequested is true when the append set pending, on the
+	// entry RequestedAt.
 	SnapshotRequested bool
+	RequestedAt       eventlog.SequenceID
 }
 
 // SetCell appends an edit of one cell at the next id.
@@ -170,19 +179,33 @@ func (e *Engine) SetCell(ctx context.Context, row, col uint32, c cell.Cell) (eve
 	if err := e.ensureLoaded(ctx); err != nil {
 		return 0, err
 	}
-	r, err := e.appendLocked(ctx, e.host.next, cell.Entry{Row: row, Column: col, Cell: c}, nil)
+	r, err := e.appendLocked(ctx, e.host.next, []cell.Entry{{Row: row, Column: col, Cell: c}}, nil)
 	return r.SequenceID, err
 }
 
 // Append appends ent at id, which must be the log's next id, as a thin
 // client does: on a conflict the engine catches up and returns the
 // *errs.ConflictError with the log's next id. known is the caller's newest
-// known snapshot, as in eventlog.EventLog.AddEntry.
+// known snapshot, as in eventlog.EventLog.AddEntry. It is AppendBatch of
+// one entry.
 //
 // Strings that are not valid UTF-8 are stored as the log writes them
 // (each invalid byte becomes U+FFFD), so the engine, the log and an
 // engine that reloads the sheet all hold the same cell.
 func (e *Engine) Append(ctx context.Context, id eventlog.SequenceID, ent cell.Entry, known *eventlog.SequenceID) (AppendResult, error) {
+	return e.AppendBatch(ctx, id, []cell.Entry{ent}, known)
+}
+
+// AppendBatch appends 1 to eventlog.MaxBatch entries at id, id+1, ...
+// in one atomic write of the log (eventlog.EventLog.AddEntries): all of
+// them or none. Every entry is checked before anything is written; the
+// *errs.ValidationError about a bad one names its index in the batch.
+// Conflicts, known and invalid UTF-8 are as in Append.
+//
+// When a snapshot is due, pending is set on the first entry of the
+// batch at which it is due (where a run of single appends would have
+// set it), and on no other.
+func (e *Engine) AppendBatch(ctx context.Context, id eventlog.SequenceID, entries []cell.Entry, known *eventlog.SequenceID) (AppendResult, error) {
 	if err := e.lockHost(ctx); err != nil {
 		return AppendResult{}, err
 	}
@@ -190,35 +213,65 @@ func (e *Engine) Append(ctx context.Context, id eventlog.SequenceID, ent cell.En
 	if err := e.ensureLoaded(ctx); err != nil {
 		return AppendResult{}, err
 	}
-	return e.appendLocked(ctx, id, ent, known)
+	return e.appendLocked(ctx, id, entries, known)
 }
 
-// appendLocked appends one entry in three steps: check the entry and
-// the id against the log (catchUpToLocked), write it with pending set if
-// a snapshot is due, then apply it to the host's cells
-// (appliedLocked).
-func (e *Engine) appendLocked(ctx context.Context, id eventlog.SequenceID, ent cell.Entry, known *eventlog.SequenceID) (AppendResult, error) {
-	if err := ent.Validate(); err != nil {
-		return AppendResult{}, err
+// appendLocked appends a batch in three steps: check the entries and the
+// id against the log (catchUpToLocked), write them with pending set on
+// the entry where a snapshot becomes due, then, once the log has
+// acknowledged them, apply them to the host's cells (appliedLocked).
+func (e *Engine) appendLocked(ctx context.Context, id eventlog.SequenceID, ents []cell.Entry, known *eventlog.SequenceID) (AppendResult, error) {
+	n := len(ents)
+	if n == 0 || n > eventlog.MaxBatch {
+		return AppendResult{}, errs.Validation("a batch holds 1 to %d entries, not %d", eventlog.MaxBatch, n)
 	}
-	ent.Cell = ent.Cell.ValidUTF8()
+	for i, ent := range ents {
+		if err := ent.Validate(); err != nil {
+			return AppendResult{}, eventlog.BatchEntryError(n, i, err)
+		}
+	}
 	if err := e.catchUpToLocked(ctx, id); err != nil {
 		return AppendResult{}, err
 	}
-	due := e.snapshotDueLocked(id)
-	e.host.body = ent.AppendJSON(e.host.body[:0])
-	entry := eventlog.Entry{Body: e.host.body}
+	at, due := e.firstDueLocked(id, n)
+	batch := e.encodeLocked(ents)
 	if due {
-		entry.Pending = eventlog.WorkflowSnapshot
+		batch[at-id].Pending = eventlog.WorkflowSnapshot
 	}
-	last, err := e.log.AddEntry(ctx, id, entry, e.knownLocked())
+	last, err := e.log.AddEntries(ctx, id, batch, e.knownLocked())
 	if err != nil {
 		return AppendResult{}, e.appendFailedLocked(ctx, id, err)
 	}
 	e.noteSnapshotLocked(last)
-	e.host.cells.apply(ent)
-	e.host.next = id + 1
-	return e.appliedLocked(ctx, id, due, known), nil
+	for _, ent := range ents {
+		ent.Cell = ent.Cell.ValidUTF8()
+		e.host.cells.apply(ent)
+	}
+	end := id + eventlog.SequenceID(n)
+	e.host.next = end
+	return e.appliedLocked(ctx, id, end, at, due, known), nil
+}
+
+// encodeLocked encodes ents into the host's buffers: one body buffer
+// sliced per entry, and the entries' slice, both reused by the next
+// append.
+func (e *Engine) encodeLocked(ents []cell.Entry) []eventlog.Entry {
+	buf := e.host.body[:0]
+	ends := e.host.ends[:0]
+	for _, ent := range ents {
+		ent.Cell = ent.Cell.ValidUTF8()
+		buf = ent.AppendJSON(buf)
+		ends = append(ends, len(buf))
+	}
+	e.host.body, e.host.ends = buf, ends
+	batch := e.host.batch[:0]
+	start := 0
+	for _, end := range ends {
+		batch = append(batch, eventlog.Entry{Body: buf[start:end:end]})
+		start = end
+	}
+	e.host.batch = batch
+	return batch
 }
 
 // catchUpToLocked makes sure id is the next id as far as the log knows:
@@ -251,20 +304,33 @@ func (e *Engine) appendFailedLocked(ctx context.Context, id eventlog.SequenceID,
 	return errs.Conflict(uint64(id), uint64(max(e.host.next, eventlog.SequenceID(ce.NextSequenceID))))
 }
 
-// appliedLocked finishes an append whose entries end at id: it posts the
-// snapshot request the append carried and builds the reply.
-func (e *Engine) appliedLocked(ctx context.Context, id eventlog.SequenceID, requested bool, known *eventlog.SequenceID) AppendResult {
-	appendedEntries.Inc()
+// appliedLocked finishes an append of the entries [id, end): it posts
+// the snapshot request the append carried at entry at, and builds the
+// reply.
+func (e *Engine) appliedLocked(ctx context.Context, id, end, at eventlog.SequenceID, requested bool, known *eventlog.SequenceID) AppendResult {
+	appendedEntries.Add(uint64(end - id))
+	res := AppendResult{SequenceID: id, End: end, SnapshotRequested: requested}
 	if requested {
-		e.host.request = &request{id: id}
+		res.RequestedAt = at
+		e.host.request = &request{id: at}
 		e.postLocked(ctx)
 	}
-	res := AppendResult{SequenceID: id, SnapshotRequested: requested}
 	if s := e.host.newestSnapshot; known != nil && s != nil && s.SequenceID != *known {
 		r := *s
 		res.LastSnapshot = &r
 	}
 	return res
+}
+
+// firstDueLocked finds the first of the n entries from id on at which a
+// snapshot is due (snapshotDueLocked), if any.
+func (e *Engine) firstDueLocked(id eventlog.SequenceID, n int) (eventlog.SequenceID, bool) {
+	for k := range eventlog.SequenceID(n) {
+		if e.snapshotDueLocked(id + k) {
+			return id + k, true
+		}
+	}
+	return 0, false
 }
 
 // snapshotDueLocked decides whether the append at id requests a snapshot:

@@ -68,6 +68,10 @@ func TestMetricsCountEngineWork(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A batch counts each of its entries.
+	if _, err := a.AppendBatch(ctx, 30, rowOf(40, 0, 5), nil); err != nil {
+		t.Fatal(err)
+	}
 	r.wait(t)
 	if _, pending := snapshots(t, r.log); len(pending) != 0 {
 		t.Fatalf("still pending: %v", pending)
@@ -84,7 +88,7 @@ func TestMetricsCountEngineWork(t *testing.T) {
 	got := readEngineCounts().minus(before)
 	st := r.worker.Stats()
 	want := engineCounts{
-		appended:  30,
+		appended:  35,
 		conflicts: 2,
 		written:   uint64(st.SnapshotsWritten - stats0.SnapshotsWritten),
 		noop:      uint64(st.CompletionsNoop - stats0.CompletionsNoop),

@@ -608,8 +608,12 @@ export class Sheet {
       const from = this.feedAt;
       const t0 = performance.now();
       const signal = this.stopCtrl.signal;
+      // A held request says nothing until something is appended, so the
+      // feed is first read without wait: the page is live as soon as the
+      // server answers, not up to FEED_WAIT seconds later.
+      const held = this.feedMode === 'wait' && this.connection === 'live';
       try {
-        const page = this.feedMode === 'wait'
+        const page = held
           ? await this.api.log(from, { wait: FEED_WAIT, signal })
           : await this.api.log(from, { signal });
         backoff = 250;
@@ -619,7 +623,7 @@ export class Sheet {
         this.setConnection(this.feedMode === 'wait' ? 'live' : 'polling');
         if (!page.isComplete) continue;
         // A server that ignores wait answers at once: never spin on it.
-        const quick = page.entries.length === 0 && performance.now() - t0 < 1000;
+        const quick = held && page.entries.length === 0 && performance.now() - t0 < 1000;
         if (this.feedMode === 'poll' || quick) {
           if (this.pollWake.signal.aborted) this.pollWake = new AbortController();
           await sleep(POLL_MS, this.pollWake.signal);
@@ -627,7 +631,7 @@ export class Sheet {
       } catch (e) {
         if (this.stopped) return;
         if (e instanceof ApiError) {
-          if (e.status === 400 && this.feedMode === 'wait') {
+          if (e.status === 400 && held) {
             // No change feed on this server (yet): poll.
             this.feedMode = 'poll';
             this.setConnection('polling');
@@ -642,7 +646,7 @@ export class Sheet {
             await sleep(10000);
             continue;
           }
-          if (e.status >= 500 && this.feedMode === 'wait' && performance.now() - t0 > 5000 && ++cutOff >= 3) {
+          if (e.status >= 500 && held && performance.now() - t0 > 5000 && ++cutOff >= 3) {
             this.feedMode = 'poll';
             this.setConnection('polling');
             continue;
