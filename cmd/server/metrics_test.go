@@ -34,7 +34,7 @@ func TestMetricsAddrFlag(t *testing.T) {
 }
 
 // metricsURL is the URL the server says it serves metrics at.
-func (p *proc) metricsURL(t *testing.T) string {
+func (p *proc) metricsURL(t testing.TB) string {
 	t.Helper()
 	for line := range strings.Lines(p.log()) {
 		var rec struct{ Msg, URL string }

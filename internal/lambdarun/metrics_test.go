@@ -1,7 +1,6 @@
 package lambdarun_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -50,18 +49,14 @@ func TestMetricNamesAreDefined(t *testing.T) {
 	}
 }
 
-// parseEMF parses every line of out; a line that is not EMF fails.
+// parseEMF parses the documents written to out and empties it; every
+// line must be a valid one.
 func parseEMF(t *testing.T, out *bytes.Buffer) (docs int, data []emf.Datum) {
 	t.Helper()
-	sc := bufio.NewScanner(out)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		ds, err := emf.Parse(sc.Bytes())
-		if err != nil {
-			t.Fatalf("%v: %s", err, sc.Text())
-		}
-		docs++
-		data = append(data, ds...)
+	n := strings.Count(out.String(), "\n")
+	docs, data, err := emf.ParseLines(out)
+	if err != nil || docs != n {
+		t.Fatalf("%d of %d lines are EMF documents: %v", docs, n, err)
 	}
 	out.Reset()
 	return docs, data

@@ -124,6 +124,9 @@ type Config struct {
 	Health func(ctx context.Context) error
 	// Logger receives one record per request (method, route, status,
 	// duration, sheet) and the causes of store failures. Nil discards.
+	// Every request is also counted in the package's metrics
+	// (sheetlog_http_requests_total and _duration_seconds, by route
+	// pattern, method and status; metrics.go).
 	Logger *slog.Logger
 }
 

@@ -20,6 +20,9 @@
 // then. An engine larger than MaxBytes on its own is dropped as soon as
 // nobody uses it through Do.
 //
+// The gauges sheetlog_engine_cache_engines and sheetlog_engine_cache_bytes
+// follow Len and Bytes, summed over the process's caches.
+//
 // Eviction only drops the cache's reference and closes the engine's
 // background work (spreadsheet.Engine.Close). A caller still holding an
 // evicted engine finishes its call normally; the next request builds a

@@ -1,7 +1,6 @@
 package emf_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -15,18 +14,14 @@ import (
 	"github.com/sheetlog/sheetlog/pkg/metrics/emf"
 )
 
-// parseAll parses every line of out, failing on any that is not valid.
+// parseAll parses the documents written to out, failing on any that is
+// not valid, and empties out.
 func parseAll(t *testing.T, out *bytes.Buffer) (lines int, data []emf.Datum) {
 	t.Helper()
-	sc := bufio.NewScanner(out)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		ds, err := emf.Parse(sc.Bytes())
-		if err != nil {
-			t.Fatalf("%v: %s", err, sc.Text())
-		}
-		lines++
-		data = append(data, ds...)
+	n := strings.Count(out.String(), "\n")
+	lines, data, err := emf.ParseLines(out)
+	if err != nil || lines != n {
+		t.Fatalf("%d of %d lines are EMF documents: %v", lines, n, err)
 	}
 	out.Reset()
 	return lines, data

@@ -1,9 +1,12 @@
 package emf
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"regexp"
 	"sort"
@@ -173,4 +176,24 @@ func (d Datum) Key() string {
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// ParseLines parses every EMF document among the lines of r (lines that
+// are no EMF document are skipped) and fails on the first that breaks
+// the format.
+func ParseLines(r io.Reader) (docs int, data []Datum, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		ds, err := Parse(sc.Bytes())
+		switch {
+		case errors.Is(err, ErrNotEMF):
+			continue
+		case err != nil:
+			return docs, data, fmt.Errorf("%w: %.300s", err, sc.Text())
+		}
+		docs++
+		data = append(data, ds...)
+	}
+	return docs, data, sc.Err()
 }

@@ -49,6 +49,14 @@
 // running or waiting for a retry is coalesced into it. Handlers are
 // idempotent anyway; coalescing only saves work.
 //
+// # Metrics
+//
+// Besides its own counters (Metrics), the pool counts every retry it
+// schedules in sheetlog_workflow_retries_total and, from Start to Close,
+// reports the age of the oldest message it holds (queued, running or
+// waiting for a retry) as sheetlog_pending_oldest_age_seconds (package
+// workers; one pool per process).
+//
 // # Shutdown
 //
 // Close stops accepting messages, drops what is queued or waiting (it
