@@ -1,6 +1,7 @@
 package prom_test
 
 import (
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -81,5 +82,26 @@ func TestLint(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("promlint (exposition): %s: %s", p.Metric, p.Text)
+	}
+}
+
+// BenchmarkScrape is one scrape of a registry like the server's (its
+// families, about 30 series) with the Go runtime and process collectors:
+// what a Prometheus scrape costs the server.
+func BenchmarkScrape(b *testing.B) {
+	r := registry()
+	v := r.CounterVec("demo_more_total", "More series.", "route", "code")
+	for i := range 25 {
+		v.With("/r", fmt.Sprint(200+i)).Inc()
+	}
+	h := prom.Handler(r)
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatal(rec.Code)
+		}
 	}
 }
