@@ -14,13 +14,13 @@ run: build-server ## start the single-machine server on ./data (RUN_ARGS="-addr 
 
 # The load runs once with metrics off and once on (absolute figures);
 # then BENCH_SERVER_RUNS times two servers side by side, metrics off and
-# on (scraped every second), get the same requests at the same moments,
-# and benchstat summarises how much worse the one with metrics did (raw
-# figures in build/bench-server.txt). The last benchmark holds 20,000
+# on (never scraped, then scraped every second), get the same requests at
+# the same moments, and benchstat summarises how much worse the one with
+# metrics did (raw figures in build/bench-server.txt). The last benchmark holds 20,000
 # half-open connections against the server from four helper processes
 # (loopback only, about 15 s, stops by itself) and measures the same
 # clients with and without them.
-BENCH_SERVER_RUNS ?= 8
+BENCH_SERVER_RUNS ?= 6
 .PHONY: bench-server
 bench-server: ## load the real server over loopback: appends/s and p50/p99 for 16 clients on 16 sheets, GET log of 1,000 entries; what metrics add (two servers side by side, benchstat); the same load under 20,000 half-open connections
 	@$(MAKE) --no-print-directory benchstat
