@@ -60,6 +60,7 @@ type config struct {
 	maxConns         int
 	workflowDeadline time.Duration
 	shutdownTimeout  time.Duration
+	retention        retention
 	logLevel         slog.Level
 	logJSON          bool
 	metricsAddr      string
@@ -101,6 +102,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("SHEETLOG_METRICS_ADDR", ""), "address of the Prometheus metrics listener (/metrics), e.g. 127.0.0.1:9090; empty for none (SHEETLOG_METRICS_ADDR)")
 	fs.StringVar(&level, "log-level", env("SHEETLOG_LOG_LEVEL", "info"), "debug, info, warn or error (SHEETLOG_LOG_LEVEL)")
 	fs.StringVar(&format, "log-format", env("SHEETLOG_LOG_FORMAT", "text"), "text or json (SHEETLOG_LOG_FORMAT)")
+	parseRetention := retentionFlags(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -130,6 +132,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	c.workflowDeadline = dur("workflow-deadline", deadline)
 	c.shutdownTimeout = dur("shutdown-timeout", shutdown)
 	c.jwt.refresh = dur("jwt-keys-refresh", jwtRefresh)
+	if c.retention, err = parseRetention(err); err != nil {
+		return c, err
+	}
 	for _, o := range strings.Split(cors, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.corsOrigins = append(c.corsOrigins, o)
@@ -204,6 +209,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// feed's waiters of the sheet.
 	notifier := newFeed(logs)
 	engineOpts := spreadsheet.Options{SnapshotInterval: c.snapshotInterval, Logger: lg}
+	c.retention.apply(&engineOpts)
 	// Host and worker engines of one sheet are separate: each keeps its
 	// own copy of the cells (the worker's lags at the snapshot it builds).
 	newCache := func(host bool) *enginecache.Cache {
@@ -222,7 +228,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return spreadsheet.New(sheet, log, root, nil, engineOpts)
 		}, enginecache.Options{MaxEngines: c.cacheEngines, MaxBytes: c.cacheBytes / 2})
 	}
-	hostEngines, workerEngines := newCache(true), newCache(false)
+	// Retention passes run on worker engines: after each snapshot in the
+	// worker that completed it, and when a grace ends on the scheduler,
+	// which outlives the engines the cache drops.
+	var workerEngines *enginecache.Cache
+	retirer := spreadsheet.NewRetireScheduler(func(ctx context.Context, sheet string) (*spreadsheet.Engine, error) {
+		return workerEngines.Get(ctx, sheet)
+	}, spreadsheet.RetireSchedulerOptions{Logger: lg})
+	if c.retention.on() {
+		engineOpts.RetireLater = retirer.Schedule
+	}
+	hostEngines := newCache(true)
+	workerEngines = newCache(false)
 	workerPool.SetHandler(spreadsheet.WorkflowHandler(workerEngines.Get))
 
 	var auth api.Authenticator
@@ -276,17 +293,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ln.Close()
 		return err
 	}
+	if c.retention.on() {
+		c.retention.afterRestart(ctx, lg, logs, retirer)
+	}
 	url := "http://" + ln.Addr().String()
 	// The address is always worth printing, whatever the log level.
 	lg.Log(ctx, max(slog.LevelInfo, c.logLevel), "sheetlog server listening", "url", url, "data", c.dataDir,
 		"snapshotInterval", c.snapshotInterval, "workers", c.workers, "maxConns", maxConns,
-		"auth", c.authMode(), "corsOrigins", c.corsOrigins)
+		"auth", c.authMode(), "corsOrigins", c.corsOrigins,
+		"snapshotRetain", c.retention.retain, "snapshotGrace", c.retention.grace.String(), "truncateLog", c.retention.truncateLog)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(guard.Listen(ln)) }()
 	select {
 	case err := <-served:
 		_ = workerPool.Close(context.Background())
+		_ = retirer.Close(context.Background())
 		return err
 	case <-ctx.Done():
 	}
@@ -297,7 +319,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	lg.Info("shutting down", "timeout", c.shutdownTimeout)
 	drain(lg, c.shutdownTimeout,
 		drainStep{srv.Shutdown, "requests still running at shutdown were cut"},
-		drainStep{workerPool.Close, "snapshots still running at shutdown stay pending and run after the next start"})
+		drainStep{workerPool.Close, "snapshots still running at shutdown stay pending and run after the next start"},
+		drainStep{retirer.Close, "retention passes still running at shutdown are done again after the next start"})
 	lg.Info("stopped", "pool", workerPool.Metrics(), "conns", guard.Stats())
 	return nil
 }

@@ -3,7 +3,9 @@
 // for longer than SHEETLOG_SWEEP_GRACE through the table's sparse pending
 // index and runs their workflows with the workflow Lambda's code, so a
 // workflow whose stream record was lost, expired or dead-lettered still
-// completes. Work per invocation is bounded (SHEETLOG_SWEEP_MAX, and the
+// completes. It then drains the retire queue: the snapshot retention
+// passes due once a grace has ended (internal/lambdarun, retention.go).
+// Work per invocation is bounded (SHEETLOG_SWEEP_MAX, and the
 // invocation's deadline); what is left waits for the next tick.
 package main
 
@@ -48,6 +50,13 @@ func main() {
 		lg.Info("sweep done", "found", res.Found, "ran", res.Ran, "failed", res.Failed,
 			"unknown", res.Unknown, "deferred", res.Deferred, "grace", cfg.SweepGrace.String(),
 			"ms", time.Since(start).Milliseconds())
+		// Then the retention passes whose grace has ended.
+		res.Retire, err = w.DrainRetireQueue(ctx, stores.Retire, cfg.SweepMax, time.Now)
+		if err != nil {
+			lg.Error("draining the retire queue failed", "err", err)
+			return res, err
+		}
+		lg.Info("retire queue drained", "passes", res.Retire.Passes, "failed", res.Retire.Failed, "early", res.Retire.Early)
 		return res, nil
 	}))
 }

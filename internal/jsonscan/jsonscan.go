@@ -129,6 +129,54 @@ func (s *Scanner) End() error {
 // positioned at the member's value; member must consume the value (read it
 // or Skip it). Duplicate keys are the callback's business.
 func (s *Scanner) Object(member func(key string) error) error {
+	return s.object(func() error {
+		key, err := s.String()
+		if err != nil {
+			return err
+		}
+		if err := s.colon(); err != nil {
+			return err
+		}
+		return member(key)
+	})
+}
+
+// ObjectKeys is Object with each key as bytes that alias the input (or,
+// for a key with escapes, a fresh copy): valid only during the call, and
+// never allocated for a plain key. For objects with many distinct keys
+// (a snapshot tile's cell references) that are parsed, not kept.
+func (s *Scanner) ObjectKeys(member func(key []byte) error) error {
+	return s.object(func() error {
+		raw, plain, err := s.stringToken()
+		if err != nil {
+			return err
+		}
+		key := raw[1 : len(raw)-1]
+		if !plain {
+			var v string
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return s.errorf("bad string: %v", err)
+			}
+			key = []byte(v)
+		}
+		if err := s.colon(); err != nil {
+			return err
+		}
+		return member(key)
+	})
+}
+
+// colon reads the ':' after a member name.
+func (s *Scanner) colon() error {
+	if s.Peek() != ':' {
+		return s.errorf("expected ':' after member name")
+	}
+	s.pos++
+	return nil
+}
+
+// object reads an object's braces and commas; key reads one member.
+func (s *Scanner) object(key func() error) error {
 	if s.Peek() != '{' {
 		return s.errorf("expected an object")
 	}
@@ -141,15 +189,7 @@ func (s *Scanner) Object(member func(key string) error) error {
 		if s.Peek() != '"' {
 			return s.errorf("expected a member name")
 		}
-		key, err := s.String()
-		if err != nil {
-			return err
-		}
-		if s.Peek() != ':' {
-			return s.errorf("expected ':' after member name")
-		}
-		s.pos++
-		if err := member(key); err != nil {
+		if err := key(); err != nil {
 			return err
 		}
 		switch s.Peek() {
@@ -198,6 +238,14 @@ func (s *Scanner) stringToken() (raw []byte, plain bool, err error) {
 	plain = true
 	ascii := true
 	for s.pos < len(s.data) {
+		// Runs of plain ASCII, the bulk of every string, one table
+		// lookup a byte.
+		for s.pos < len(s.data) && plainASCII[s.data[s.pos]] {
+			s.pos++
+		}
+		if s.pos >= len(s.data) {
+			break
+		}
 		c := s.data[s.pos]
 		switch {
 		case c >= 0x20 && c != '"' && c != '\\':
@@ -239,6 +287,15 @@ func (s *Scanner) stringToken() (raw []byte, plain bool, err error) {
 	}
 	return nil, false, s.errorf("unterminated string")
 }
+
+// plainASCII marks the bytes a string holds as they are: printable
+// ASCII but the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
@@ -299,11 +356,39 @@ func (s *Scanner) Float() (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if f, ok := smallInteger(tok); ok {
+		return f, nil
+	}
 	f, err := strconv.ParseFloat(string(tok), 64)
 	if err != nil {
 		return 0, ErrNotFinite
 	}
 	return f, nil
+}
+
+// smallInteger reads a number token of at most 15 digits and no fraction
+// or exponent (exact in a float64): most numbers of a sheet, read without
+// strconv.
+func smallInteger(tok []byte) (float64, bool) {
+	neg := len(tok) > 0 && tok[0] == '-'
+	digits := tok
+	if neg {
+		digits = tok[1:]
+	}
+	if len(digits) == 0 || len(digits) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		return -float64(n), true
+	}
+	return float64(n), true
 }
 
 // Literal reads true, false or null and returns it.

@@ -97,3 +97,54 @@ func TestInternedStringsAllocateNothing(t *testing.T) {
 		t.Fatalf("got %q, %v", got, err)
 	}
 }
+
+func TestObjectKeys(t *testing.T) {
+	doc := []byte(`{"A1":1,"B2":{"x":[1]},"C\u0033":"v"}`)
+	var keys []string
+	err := New(doc).ObjectKeys(func(key []byte) error {
+		keys = append(keys, string(key))
+		return nil
+	})
+	if err == nil {
+		t.Fatal("a member whose value the callback leaves unread was accepted")
+	}
+	keys = keys[:0]
+	s := New(doc)
+	if err := s.ObjectKeys(func(key []byte) error {
+		keys = append(keys, string(key))
+		return s.Skip()
+	}); err != nil || s.End() != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 3 || keys[0] != "A1" || keys[1] != "B2" || keys[2] != "C3" {
+		t.Fatalf("keys %q", keys)
+	}
+	// Plain keys are not copied.
+	plain := []byte(`{"A1":1,"ZZ999":2}`)
+	allocs := testing.AllocsPerRun(100, func() {
+		s := New(plain)
+		_ = s.ObjectKeys(func(key []byte) error { return s.Skip() })
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations reading plain keys", allocs)
+	}
+	for _, bad := range []string{`{"A1" 1}`, `{A1:1}`, `{"A1":1,}`, `["A1"]`, `{"\x"}`} {
+		s := New([]byte(bad))
+		if err := s.ObjectKeys(func([]byte) error { return s.Skip() }); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// Float agrees with strconv on every number, the integers it reads by
+// itself included.
+func TestFloatAgreesWithStrconv(t *testing.T) {
+	for _, s := range []string{"0", "-0", "7", "-7", "123456789012345", "-123456789012345", "1234567890123456",
+		"99999999999999999999", "1.5", "-0.25", "1e3", "1E-2", "10", "-10"} {
+		got, err := New([]byte(s)).Float()
+		var want float64
+		if err2 := json.Unmarshal([]byte(s), &want); err != nil || err2 != nil || got != want || (got == 0 && (1/got < 0) != (1/want < 0)) {
+			t.Errorf("Float(%s) = %v, %v; encoding/json reads %v (%v)", s, got, err, want, err2)
+		}
+	}
+}

@@ -19,6 +19,11 @@ type HarnessConfig struct {
 	MaxRetries       int    `json:"maxRetries"`
 	SweepGraceMS     int64  `json:"sweepGraceMs"`
 	SweepEveryMS     int64  `json:"sweepEveryMs"`
+	// SnapshotRetain (K, 0 when everything is kept), SnapshotGraceMS (G)
+	// and TruncateLog are the functions' retention.
+	SnapshotRetain  int   `json:"snapshotRetain"`
+	SnapshotGraceMS int64 `json:"snapshotGraceMs"`
+	TruncateLog     bool  `json:"truncateLog"`
 }
 
 // controlHandler serves the harness-only powers:
@@ -44,6 +49,9 @@ func (h *Harness) controlHandler() http.Handler {
 			MaxRetries:       h.o.MaxRetries,
 			SweepGraceMS:     h.o.SweepGrace.Milliseconds(),
 			SweepEveryMS:     h.o.SweepEvery.Milliseconds(),
+			SnapshotRetain:   max(h.o.Retention.Retain, 0),
+			SnapshotGraceMS:  h.o.Retention.Grace.Milliseconds(),
+			TruncateLog:      h.o.Retention.TruncateLog,
 		})
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {

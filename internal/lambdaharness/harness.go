@@ -70,6 +70,10 @@ type Options struct {
 	// (defaults 10, 3 and 250 ms, about how often Lambda polls a stream).
 	BatchSize, MaxRetries int
 	PollInterval          time.Duration
+	// Retention of the workflow and sweeper functions: K, G and log
+	// truncation (defaults 2, 5 s and off; RetainAll: none), small so
+	// that the suite sees snapshots retired.
+	Retention lambdarun.Retention
 	// JWT, when set, puts a JWT authorizer in the front and the API
 	// function in JWT mode (see JWTOptions); without it the front lets
 	// every request through, as IAM would let an allowed caller.
@@ -109,6 +113,7 @@ func (o *Options) defaults() {
 	if o.PollInterval == 0 {
 		o.PollInterval = 250 * time.Millisecond
 	}
+	retentionDefaults(&o.Retention)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -191,6 +196,9 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if streamARN == "" {
 		return nil, errors.New("the table has no stream")
 	}
+	if h.o.Retention.QueueURL, err = createRetireQueue(ctx, h.Config); err != nil {
+		return nil, err
+	}
 	cfg := lambdarun.Config{Table: h.Table, Bucket: h.Bucket, S3PathStyle: true}
 	if h.stores, err = lambdarun.AWSStoresFromConfig(h.Config, cfg, o.Log); err != nil {
 		return nil, err
@@ -236,15 +244,16 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if h.API, err = start(awsschema.FunctionAPI, o.APIInstances, 29*time.Second, 512, apiEnv); err != nil {
 		return nil, err
 	}
-	if h.Workflow, err = start(awsschema.FunctionWorkflow, 1, 60*time.Second, 1024, with(map[string]string{
+	retention := h.o.Retention.Env()
+	if h.Workflow, err = start(awsschema.FunctionWorkflow, 1, 60*time.Second, 1024, with(merge(retention, map[string]string{
 		lambdarun.EnvFaultFailFirst:   strconv.Itoa(o.FaultFailFirst),
 		lambdarun.EnvFaultSheetPrefix: o.FaultSheetPrefix,
-	})); err != nil {
+	}))); err != nil {
 		return nil, err
 	}
-	if h.Sweeper, err = start(awsschema.FunctionSweeper, 1, 60*time.Second, 512, with(map[string]string{
+	if h.Sweeper, err = start(awsschema.FunctionSweeper, 1, 60*time.Second, 512, with(merge(retention, map[string]string{
 		awsschema.EnvSweepGrace: o.SweepGrace.String(),
-	})); err != nil {
+	}))); err != nil {
 		return nil, err
 	}
 
@@ -327,6 +336,7 @@ func (h *Harness) sweepLoop(ctx context.Context) {
 			h.sweeps.Failed += r.Failed
 			h.sweeps.Unknown += r.Unknown
 			h.sweeps.Deferred += r.Deferred
+			h.sweeps.Retire.Add(r.Retire)
 		}
 		h.mu.Unlock()
 	}

@@ -80,6 +80,8 @@ type Config struct {
 
 	FaultFailFirst   int
 	FaultSheetPrefix string
+	// Retention is what the workflow and sweeper functions retire.
+	Retention Retention
 	// S3PathStyle is set when an endpoint override is in the environment
 	// (emulators serve buckets as paths, not host names).
 	S3PathStyle bool
@@ -128,6 +130,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	positive(EnvWorkflowConcurrency, &c.WorkflowConcurrency, false)
 	positive(EnvSweepMax, &c.SweepMax, false)
 	positive(EnvFaultFailFirst, &c.FaultFailFirst, true)
+	c.Retention = retentionFromEnv(getenv, bad)
 
 	memMB := defaultCacheMB * 4
 	if v := strings.TrimSpace(getenv(envMemoryMB)); v != "" {

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
 	s3blob "github.com/sheetlog/sheetlog/pkg/blobstore/s3"
@@ -26,6 +27,9 @@ type Stores struct {
 	// Dynamo is Logs with its concrete type (nil in tests over other
 	// stores): the sweeper lists pending entries through it.
 	Dynamo *dynamo.Store
+	// Retire is the queue of delayed retention passes (nil: none
+	// configured).
+	Retire *RetireQueue
 }
 
 // AWSStores opens the DynamoDB event log and the S3 blob store named by
@@ -47,7 +51,11 @@ func AWSStoresFromConfig(cfg aws.Config, c Config, log *slog.Logger) (Stores, er
 	if err != nil {
 		return Stores{}, err
 	}
-	return Stores{Logs: db, Blobs: blobs, Dynamo: db}, nil
+	st := Stores{Logs: db, Blobs: blobs, Dynamo: db}
+	if c.Retention.QueueURL != "" {
+		st.Retire = NewRetireQueue(sqs.NewFromConfig(cfg), c.Retention.QueueURL, log)
+	}
+	return st, nil
 }
 
 // EngineCache is a bounded cache of engines over s, built with host as

@@ -31,6 +31,8 @@ type SweepResult struct {
 	// Deferred counts entries left for the next sweep (over the bound, or
 	// out of time).
 	Deferred int `json:"deferred"`
+	// Retire is what the drain of the retire queue did.
+	Retire RetireResult `json:"retire"`
 }
 
 // Sweep runs the workflows of entries pending for longer than grace, at

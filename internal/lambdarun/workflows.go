@@ -78,7 +78,9 @@ func (w *Worker) Deliver(ctx context.Context, m workers.Message) error {
 // c says (worker engines only: they hold the cells of the snapshot being
 // built, not the host's view).
 func NewWorkflows(s Stores, c Config, log *slog.Logger) *Workflows {
-	cache := EngineCache(s, workers.ImplicitHost{}, spreadsheet.Options{Logger: log}, c, log)
+	opts := spreadsheet.Options{Logger: log}
+	c.Retention.engineOptions(&opts, s.Retire, log)
+	cache := EngineCache(s, workers.ImplicitHost{}, opts, c, log)
 	w := &Workflows{
 		worker:      &Worker{},
 		cache:       cache,

@@ -58,8 +58,18 @@ func Parse(ref string) (row, col uint32, err error) {
 	return parse(ref, ref)
 }
 
-func parse(ref, whole string) (row, col uint32, err error) {
+// ParseBytes is Parse of a reference held in bytes (a snapshot tile's
+// keys), without making a string of it.
+func ParseBytes(ref []byte) (row, col uint32, err error) {
+	return parse(ref, "")
+}
+
+// parse reads ref; whole is what an error names ("": ref itself).
+func parse[S ~string | ~[]byte](ref S, whole string) (row, col uint32, err error) {
 	bad := func(reason string) (uint32, uint32, error) {
+		if whole == "" {
+			whole = string(ref)
+		}
 		return 0, 0, &Error{Ref: whole, Reason: reason}
 	}
 	i := 0
@@ -75,7 +85,7 @@ func parse(ref, whole string) (row, col uint32, err error) {
 		return bad("no column letters (A-Z)")
 	}
 	digits := ref[i:]
-	if digits == "" {
+	if len(digits) == 0 {
 		return bad("no row number")
 	}
 	if digits[0] == '0' {

@@ -109,3 +109,20 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// ParseBytes agrees with Parse on every reference, good or bad, and
+// copies nothing.
+func TestParseBytesAgrees(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := rapid.OneOf(rapid.StringMatching(`[A-Z]{0,4}[0-9]{0,11}`), rapid.String()).Draw(t, "ref")
+		r1, c1, err1 := Parse(s)
+		r2, c2, err2 := ParseBytes([]byte(s))
+		if r1 != r2 || c1 != c2 || (err1 == nil) != (err2 == nil) || (err1 != nil && err1.Error() != err2.Error()) {
+			t.Fatalf("%q: Parse %d %d %v, ParseBytes %d %d %v", s, r1, c1, err1, r2, c2, err2)
+		}
+	})
+	ref := []byte("XFD1048576")
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = ParseBytes(ref) }); n != 0 {
+		t.Fatalf("ParseBytes allocates %v times", n)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sheetlog/sheetlog/pkg/errs"
@@ -75,9 +76,18 @@ var ErrCopyUnsupported = errors.New("blobstore: server-side copy not supported b
 // Copy copies src/srcName to dst/dstName, server-side when dst implements
 // Copier and accepts src, otherwise by reading and writing the bytes.
 func Copy(ctx context.Context, dst BlobDir, dstName string, src BlobDir, srcName string) error {
+	var server func() error
 	if c, ok := dst.(Copier); ok {
-		err := c.CopyBlob(ctx, dstName, src, srcName)
-		if !errors.Is(err, ErrCopyUnsupported) {
+		server = func() error { return c.CopyBlob(ctx, dstName, src, srcName) }
+	}
+	return copyVia(ctx, server, src, srcName, func(b []byte) error { return dst.WriteBlob(ctx, dstName, b) })
+}
+
+// copyVia copies with server (when not nil), or, when that is
+// unsupported, reads src/srcName and writes the bytes with write.
+func copyVia(ctx context.Context, server func() error, src BlobDir, srcName string, write func([]byte) error) error {
+	if server != nil {
+		if err := server(); !errors.Is(err, ErrCopyUnsupported) {
 			return err
 		}
 	}
@@ -85,7 +95,7 @@ func Copy(ctx context.Context, dst BlobDir, dstName string, src BlobDir, srcName
 	if err != nil {
 		return err
 	}
-	return dst.WriteBlob(ctx, dstName, b)
+	return write(b)
 }
 
 // Store opens the root directory of any sheet. Sheet ids are checked with
@@ -123,4 +133,62 @@ func ValidateName(name string) error {
 		}
 	}
 	return nil
+}
+
+// BlobInfo describes a stored blob.
+type BlobInfo struct {
+	// Size is the blob's length in bytes.
+	Size int64
+	// ModTime is when the blob was last written, as the store keeps it
+	// (S3 to the second). A blob made by Copier.CopyBlob may report the
+	// time its source was written (a hard link shares it), so only a
+	// blob written with WriteBlob says when it was written.
+	ModTime time.Time
+}
+
+// Stater is an optional capability of a BlobDir: a blob's size and the
+// time it was last written, without reading it. Snapshot retention uses
+// it to learn, after a restart or in another process, when a snapshot
+// completed (its index is the last blob written before completion).
+type Stater interface {
+	// StatBlob describes the blob. A missing blob is a
+	// *errs.StorageError with StatusCode 404; a directory is a
+	// *errs.BlobWrongKindError.
+	StatBlob(ctx context.Context, name string) (BlobInfo, error)
+}
+
+// FreshWriter is an optional capability of a BlobDir: WriteBlob and
+// Copier.CopyBlob without the checks that keep one name from being a blob
+// and a directory at once. It is for a writer that owns its layout and
+// knows that name is not a directory and that no directory on the way is
+// a blob (the snapshot writer: snapshot directories hold only an index
+// and tile blobs, and nothing else writes there). For any other name the
+// outcome is undefined. Stores whose checks cost nothing extra need not
+// implement it; an S3 store saves a LIST and a HEAD per level on every
+// write. Use WriteFresh and CopyFresh, which fall back to the checked
+// calls.
+type FreshWriter interface {
+	WriteFreshBlob(ctx context.Context, name string, data []byte) error
+	// CopyFreshBlob is Copier.CopyBlob without the checks, with the same
+	// ErrCopyUnsupported.
+	CopyFreshBlob(ctx context.Context, dstName string, src BlobDir, srcName string) error
+}
+
+// WriteFresh writes data to dst/name, without kind checks when dst is a
+// FreshWriter (see FreshWriter for when that is allowed).
+func WriteFresh(ctx context.Context, dst BlobDir, name string, data []byte) error {
+	if f, ok := dst.(FreshWriter); ok {
+		return f.WriteFreshBlob(ctx, name, data)
+	}
+	return dst.WriteBlob(ctx, name, data)
+}
+
+// CopyFresh is Copy without kind checks when dst is a FreshWriter (see
+// FreshWriter for when that is allowed).
+func CopyFresh(ctx context.Context, dst BlobDir, dstName string, src BlobDir, srcName string) error {
+	if f, ok := dst.(FreshWriter); ok {
+		return copyVia(ctx, func() error { return f.CopyFreshBlob(ctx, dstName, src, srcName) }, src, srcName,
+			func(b []byte) error { return f.WriteFreshBlob(ctx, dstName, b) })
+	}
+	return Copy(ctx, dst, dstName, src, srcName)
 }

@@ -43,6 +43,8 @@ const (
 	DefaultSnapshotInterval = 100
 	DefaultTileSize         = 100
 	DefaultResendAfter      = 30 * time.Second
+	DefaultRetain           = 2
+	DefaultRetireGrace      = 10 * time.Minute
 	// MaxTileSize bounds the tile sizes this engine writes or reads: a
 	// tile's cells are keyed by a 32-bit offset.
 	MaxTileSize = 1 << 15
@@ -51,8 +53,12 @@ const (
 // Options configure an Engine. The zero value gives the defaults.
 type Options struct {
 	// SnapshotInterval is N: a snapshot is requested on the first append
-	// at least N entries after the newest snapshot (or the start of the
-	// log), unless one is still pending.
+	// at least max(N, 2T) entries after the newest snapshot (or the start
+	// of the log), where T is the number of non-empty tiles, unless one
+	// is still pending. Every snapshot writes or copies each non-empty
+	// tile, so growing the interval with the tiles keeps the blob
+	// requests per entry at about one, whatever the sheet's size (see
+	// cadence.go).
 	SnapshotInterval int
 	// TileWidth and TileHeight are the tile size of snapshots this
 	// engine writes (readers follow each snapshot's own index).
@@ -65,7 +71,26 @@ type Options struct {
 	ResendAfter time.Duration
 	// WriteConcurrency bounds parallel blob writes of one snapshot.
 	WriteConcurrency int
-	Logger           *slog.Logger
+	// Retain is K, the completed snapshots kept by retention (retire.go);
+	// 0 means DefaultRetain, RetainAll (negative) keeps every snapshot.
+	Retain int
+	// RetireGrace is G: a snapshot beyond the newest K is retired only
+	// once a newer snapshot completed at least G ago, so that a reader
+	// that started loading it has finished. 0 means DefaultRetireGrace;
+	// NoGrace (negative) retires as soon as a newer one completes.
+	RetireGrace time.Duration
+	// TruncateLog truncates the log, after each retention pass, to the
+	// oldest snapshot retained. Off by default: the log is the sheet's
+	// history.
+	TruncateLog bool
+	// RetireLater, when set, is how the engine asks for a retention pass
+	// at due (or soon after), when one will find more to retire: the
+	// deployment calls Retire on an engine of sheet then. A nil
+	// RetireLater arms a timer of the engine's own, which Close stops;
+	// deployments whose engines do not live that long (a cache that
+	// drops them, a Lambda) pass their own scheduler.
+	RetireLater func(ctx context.Context, sheet string, due time.Time)
+	Logger      *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -102,6 +127,15 @@ func (o Options) withDefaults() (Options, error) {
 	case o.ResendAfter < 0:
 		return o, errs.Validation("resend interval must not be negative")
 	}
+	if o.Retain == 0 {
+		o.Retain = DefaultRetain
+	}
+	switch {
+	case o.RetireGrace == 0:
+		o.RetireGrace = DefaultRetireGrace
+	case o.RetireGrace < 0:
+		o.RetireGrace = 0
+	}
 	return o, nil
 }
 
@@ -113,6 +147,10 @@ type Engine struct {
 	workerHost workers.WorkerHost
 	opts       Options
 	lg         *slog.Logger
+
+	// thin is set for a workers.NoWorkflowsHost: the engine never
+	// requests a workflow.
+	thin bool
 
 	// hostLock guards host and workerLock guards worker: one-slot
 	// semaphores, so that waiting for them respects a context.
@@ -132,6 +170,8 @@ type Engine struct {
 	resend      *time.Timer
 	resendArmed uint64
 	closed      bool
+
+	retire retireState
 
 	stats counters
 }
@@ -153,12 +193,21 @@ type Stats struct {
 	// WorkflowsReposted counts requests posted again because they stayed
 	// pending.
 	WorkflowsReposted int64
+	// RetirePasses counts retention passes run (RetireErrors those that
+	// failed); SnapshotsRetired the completed snapshots they retired,
+	// OrphansRemoved the directories named by no entry they removed;
+	// LogTruncations the truncations of the log they made.
+	RetirePasses, RetireErrors, SnapshotsRetired, OrphansRemoved, LogTruncations int64
+	// SnapshotReloads counts loads started again because a snapshot's
+	// blobs went missing under the reader (it was retired meanwhile).
+	SnapshotReloads int64
 }
 
 // counters is where Stats is counted, from either role.
 type counters struct {
 	tilesEncoded, tilesCopied, snapshotsWritten, completionsNoop, snapshotsLoaded,
 	entriesReplayed, unknownEntries, workflowsReposted atomic.Int64
+	retirePasses, retireErrors, snapshotsRetired, orphansRemoved, logTruncations, snapshotReloads atomic.Int64
 }
 
 // New returns the engine of sheet over its log, its blob root and a worker
@@ -172,8 +221,9 @@ func New(sheet string, log eventlog.EventLog, root blobstore.BlobDir, host worke
 	if host == nil {
 		host = workers.ImplicitHost{}
 	}
+	_, thin := host.(workers.NoWorkflowsHost)
 	return &Engine{
-		sheet: sheet, log: log, root: root, workerHost: host, opts: o,
+		sheet: sheet, log: log, root: root, workerHost: host, opts: o, thin: thin,
 		lg:       o.Logger.With("sheet", sheet),
 		hostLock: make(chan struct{}, 1), workerLock: make(chan struct{}, 1),
 	}, nil
@@ -191,6 +241,9 @@ func (e *Engine) Stats() Stats {
 		SnapshotsLoaded: c.snapshotsLoaded.Load(),
 		EntriesReplayed: c.entriesReplayed.Load(), UnknownEntries: c.unknownEntries.Load(),
 		WorkflowsReposted: c.workflowsReposted.Load(),
+		RetirePasses:      c.retirePasses.Load(), RetireErrors: c.retireErrors.Load(),
+		SnapshotsRetired: c.snapshotsRetired.Load(), OrphansRemoved: c.orphansRemoved.Load(),
+		LogTruncations: c.logTruncations.Load(), SnapshotReloads: c.snapshotReloads.Load(),
 	}
 }
 
@@ -203,6 +256,7 @@ func (e *Engine) Close() {
 	if e.resend != nil {
 		e.resend.Stop()
 	}
+	e.retire.stop()
 }
 
 // UnknownWorkflowError is returned for a workflow name the engine does not
@@ -269,6 +323,11 @@ func (e *Engine) reportFootprint() {
 // footprint and report it.
 func (e *Engine) lockHost(ctx context.Context) error {
 	select {
+	case e.hostLock <- struct{}{}: // uncontended: no select on ctx
+		return nil
+	default:
+	}
+	select {
 	case e.hostLock <- struct{}{}:
 		return nil
 	case <-ctx.Done():
@@ -278,7 +337,12 @@ func (e *Engine) lockHost(ctx context.Context) error {
 
 func (e *Engine) unlockHost() {
 	n := e.host.footprint()
-	changed := e.hostBytes.Swap(n) != n
+	// Only the holder of the lock stores, so a load tells whether it
+	// changed; a read changes nothing and pays no atomic swap.
+	changed := e.hostBytes.Load() != n
+	if changed {
+		e.hostBytes.Store(n)
+	}
 	<-e.hostLock
 	if changed {
 		e.reportFootprint()

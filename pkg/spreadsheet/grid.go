@@ -2,6 +2,7 @@ package spreadsheet
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,29 +35,55 @@ type tileRow struct {
 	cells []slot
 }
 
+// slot is one non-empty cell, packed into 32 bytes (a cell.Cell alone
+// is 56): the string of a string value or the code of an error, the
+// number (or 1 and 0 for true and false), the format as an index into the
+// grid's table of formats (a sheet has few distinct formats, and a
+// format string per cell would cost 16 bytes more), the column offset
+// inside the tile (tiles are at most MaxTileSize wide) and the kind.
 type slot struct {
-	c uint32 // column offset inside the tile
-	cell.Cell
+	s    string
+	n    float64
+	f    uint32 // 0: no format; i: formats.list[i-1]
+	c    uint16
+	kind cell.Kind
 }
 
 // Heap cost of the grid's parts, for footprint: the sizes of the structs
-// (checked in TestFootprintConstants), and a tile's share of the tiles
-// map (a 16-byte slot at the load factors Go's maps run at).
+// (checked in TestFootprintConstants), a tile's share of the tiles map (a
+// 16-byte slot at the load factors Go's maps run at), and a format's
+// entry in the table (its map slot and list element).
 const (
-	slotBytes    = 64
-	rowBytes     = 32
-	tileBytes    = 32
-	tileMapBytes = 32
+	slotBytes      = 32
+	rowBytes       = 32
+	tileBytes      = 32
+	tileMapBytes   = 32
+	formatEntBytes = 48
 )
+
+// formats interns the format strings of a grid: slots hold an index.
+// Formats are not removed one by one; the table is rebuilt from the cells
+// once it holds many more formats than cells use (compactFormats).
+type formats struct {
+	index map[string]uint32
+	list  []string
+}
 
 // grid is the state of a sheet: every non-empty cell, grouped in tiles of
 // a fixed size, plus the row and column counts. Only non-empty tiles are
 // kept, so memory follows the number of cells, not the sheet's extent.
 type grid struct {
-	tw, th   uint32
-	tiles    map[tileKey]*tile
-	rowCount uint64
-	colCount uint64
+	tw, th  uint32
+	tiles   map[tileKey]*tile
+	formats formats
+	// last is the tile of lastKey, the tile looked up last, whose origin
+	// is (lastRow0, lastCol0): reads and writes come row by row, so most
+	// find their tile without dividing or the map.
+	last               *tile
+	lastKey            tileKey
+	lastRow0, lastCol0 uint32
+	rowCount           uint64
+	colCount           uint64
 	// cells is the number of non-empty cells.
 	cells int
 	// bytes is the heap the grid holds, kept up to date by every change.
@@ -68,7 +95,17 @@ func newGrid(tw, th uint32) *grid {
 }
 
 func (g *grid) locate(row, col uint32) (k tileKey, r, c uint32) {
+	// Unsigned: a row or column before the last tile's origin wraps
+	// around and fails the test.
+	if g.last != nil && row-g.lastRow0 < g.th && col-g.lastCol0 < g.tw {
+		return g.lastKey, row - g.lastRow0, col - g.lastCol0
+	}
 	return tileKey{row / g.th, col / g.tw}, row % g.th, col % g.tw
+}
+
+// remember makes t, the tile at k, the last one looked up.
+func (g *grid) remember(t *tile, k tileKey) {
+	g.last, g.lastKey, g.lastRow0, g.lastCol0 = t, k, k.r*g.th, k.c*g.tw
 }
 
 // apply replays one SetCellValueAndFormat entry.
@@ -76,39 +113,167 @@ func (g *grid) apply(e cell.Entry) {
 	g.rowCount = max(g.rowCount, uint64(e.Row)+1)
 	g.colCount = max(g.colCount, uint64(e.Column)+1)
 	g.set(e.Row, e.Column, e.Cell)
+	g.compactFormats()
 }
 
 // set stores v (an empty v clears the cell) without touching the counts.
 func (g *grid) set(row, col uint32, v cell.Cell) {
 	k, r, c := g.locate(row, col)
-	t := g.tiles[k]
+	t := g.tile(k)
 	if t == nil {
 		if v.Empty() {
 			return
 		}
 		t = &tile{}
 		g.tiles[k] = t
+		g.remember(t, k)
 		g.bytes += tileBytes + tileMapBytes
 	}
-	added, bytes := t.set(r, c, v)
+	added, bytes := t.set(r, g.pack(c, v))
 	g.cells += added
 	g.bytes += bytes
 	if len(t.rows) == 0 {
 		g.bytes -= tileBytes + tileMapBytes + int64(cap(t.rows))*rowBytes
 		delete(g.tiles, k)
+		g.last = nil
 	}
+}
+
+// tile is the tile at k, or nil.
+func (g *grid) tile(k tileKey) *tile {
+	if g.last != nil && g.lastKey == k {
+		return g.last
+	}
+	t := g.tiles[k]
+	if t != nil {
+		g.remember(t, k)
+	}
+	return t
 }
 
 func (g *grid) get(row, col uint32) cell.Cell {
 	k, r, c := g.locate(row, col)
-	if t := g.tiles[k]; t != nil {
+	if t := g.tile(k); t != nil {
 		if ri, ok := t.row(r); ok {
-			if ci, ok := t.rows[ri].col(c); ok {
-				return t.rows[ri].cells[ci].Cell
+			if ci, ok := t.rows[ri].col(uint16(c)); ok {
+				return g.unpack(&t.rows[ri].cells[ci])
 			}
 		}
 	}
 	return cell.Cell{}
+}
+
+// pack makes the slot of v at column offset c, interning its format.
+func (g *grid) pack(c uint32, v cell.Cell) slot {
+	s := slot{c: uint16(c), kind: v.Value.Kind()}
+	switch s.kind {
+	case cell.Bool:
+		if v.Value.BoolVal() {
+			s.n = 1
+		}
+	case cell.Number:
+		s.n = v.Value.NumberVal()
+	case cell.String, cell.Error:
+		s.s = v.Value.StringVal()
+	}
+	if v.HasFormat {
+		s.f = g.formatIndex(v.Format)
+	}
+	return s
+}
+
+// unpack is the cell of a slot.
+func (g *grid) unpack(s *slot) cell.Cell {
+	var c cell.Cell
+	switch s.kind {
+	case cell.Null:
+		c.Value = cell.NullValue()
+	case cell.Bool:
+		c.Value = cell.BoolValue(s.n != 0)
+	case cell.Number:
+		c.Value, _ = cell.NumberValue(s.n) // stored numbers are finite
+	case cell.String:
+		c.Value = cell.StringValue(s.s)
+	case cell.Error:
+		c.Value, _ = cell.ErrorValue(s.s) // stored codes are valid
+	}
+	if s.f != 0 {
+		c = c.WithFormat(g.formats.list[s.f-1])
+	}
+	return c
+}
+
+// formatIndex interns f.
+func (g *grid) formatIndex(f string) uint32 {
+	if i, ok := g.formats.index[f]; ok {
+		return i
+	}
+	if g.formats.index == nil {
+		g.formats.index = map[string]uint32{}
+	}
+	g.formats.list = append(g.formats.list, f)
+	i := uint32(len(g.formats.list))
+	g.formats.index[f] = i
+	g.bytes += formatEntBytes + allocSize(len(f))
+	return i
+}
+
+// adopt moves the cells of p (a grid of the same tile size, decoded from
+// one tile blob) into g. Tiles g does not have yet are taken as they are
+// (the common case: a snapshot in the grid's own tile format, one blob
+// per tile); a tile both hold (blobs of another tile format) is merged
+// cell by cell. p is not used afterwards.
+func (g *grid) adopt(p *grid) {
+	for k := range p.tiles {
+		if g.tiles[k] != nil {
+			p.each(a1.Range{Row1: math.MaxUint32, Col1: math.MaxUint32}, func(row, col uint32, c cell.Cell) {
+				g.set(row, col, c)
+			})
+			return
+		}
+	}
+	var formatBytes int64
+	for _, f := range p.formats.list {
+		formatBytes += formatEntBytes + allocSize(len(f))
+	}
+	for k, t := range p.tiles {
+		if len(p.formats.list) > 0 {
+			for ri := range t.rows {
+				for ci := range t.rows[ri].cells {
+					if s := &t.rows[ri].cells[ci]; s.f != 0 {
+						s.f = g.formatIndex(p.formats.list[s.f-1])
+					}
+				}
+			}
+		}
+		g.tiles[k] = t
+	}
+	g.cells += p.cells
+	g.bytes += p.bytes - formatBytes
+}
+
+// compactFormats rebuilds the format table from the formats the cells
+// use, once it holds more than twice as many as there are cells (and a
+// few): a sheet whose cells each got a format of their own, over and
+// over, would otherwise keep every format ever set.
+func (g *grid) compactFormats() {
+	if len(g.formats.list) <= 64 || len(g.formats.list) <= 2*g.cells {
+		return
+	}
+	old := g.formats.list
+	for _, f := range old {
+		g.bytes -= formatEntBytes + allocSize(len(f))
+	}
+	g.formats = formats{}
+	for _, t := range g.tiles {
+		for ri := range t.rows {
+			for ci := range t.rows[ri].cells {
+				if s := &t.rows[ri].cells[ci]; s.f != 0 {
+					s.f = g.formatIndex(old[s.f-1])
+				}
+			}
+		}
+	}
 }
 
 // row finds the row at offset r, or where it would be inserted. The
@@ -118,18 +283,22 @@ func (t *tile) row(r uint32) (int, bool) {
 		return n, false
 	} else if t.rows[n-1].r == r {
 		return n - 1, true
+	} else if r < uint32(n) && t.rows[r].r == r {
+		return int(r), true // a tile whose rows are all there
 	}
 	return slices.BinarySearchFunc(t.rows, r, func(x tileRow, r uint32) int { return cmpUint32(x.r, r) })
 }
 
 // col finds the cell at column offset c, or where it would be inserted.
-func (tr *tileRow) col(c uint32) (int, bool) {
+func (tr *tileRow) col(c uint16) (int, bool) {
 	if n := len(tr.cells); n == 0 || tr.cells[n-1].c < c {
 		return n, false
 	} else if tr.cells[n-1].c == c {
 		return n - 1, true
+	} else if int(c) < n && tr.cells[c].c == c {
+		return int(c), true // a row whose cells are all there
 	}
-	return slices.BinarySearchFunc(tr.cells, c, func(x slot, c uint32) int { return cmpUint32(x.c, c) })
+	return slices.BinarySearchFunc(tr.cells, c, func(x slot, c uint16) int { return cmpUint32(uint32(x.c), uint32(c)) })
 }
 
 func cmpUint32(a, b uint32) int {
@@ -142,13 +311,16 @@ func cmpUint32(a, b uint32) int {
 	return 0
 }
 
-// set stores v at (r, c) inside the tile and returns the change in the
-// number of non-empty cells and in the bytes held.
-func (t *tile) set(r, c uint32, v cell.Cell) (added int, bytes int64) {
+// set stores v at row offset r (its column offset is v.c) inside the
+// tile, or clears the cell when v is empty (no kind, no format), and
+// returns the change in the number of non-empty cells and in the bytes
+// held.
+func (t *tile) set(r uint32, v slot) (added int, bytes int64) {
 	t.clean = false
+	empty := v.kind == cell.Absent && v.f == 0
 	ri, rowFound := t.row(r)
 	if !rowFound {
-		if v.Empty() {
+		if empty {
 			return 0, 0
 		}
 		// A new row is sized like its neighbour: blocks of cells are
@@ -163,10 +335,10 @@ func (t *tile) set(r, c uint32, v cell.Cell) (added int, bytes int64) {
 		bytes += int64(cap(t.rows)-before)*rowBytes + int64(hint)*slotBytes
 	}
 	tr := &t.rows[ri]
-	ci, found := tr.col(c)
+	ci, found := tr.col(v.c)
 	switch {
-	case found && v.Empty():
-		bytes -= cellBytes(tr.cells[ci].Cell)
+	case found && empty:
+		bytes -= slotStringBytes(&tr.cells[ci])
 		tr.cells = slices.Delete(tr.cells, ci, ci+1)
 		added = -1
 		if len(tr.cells) == 0 {
@@ -174,25 +346,25 @@ func (t *tile) set(r, c uint32, v cell.Cell) (added int, bytes int64) {
 			t.rows = slices.Delete(t.rows, ri, ri+1)
 		}
 	case found:
-		bytes += cellBytes(v) - cellBytes(tr.cells[ci].Cell)
-		tr.cells[ci].Cell = v
-	case !v.Empty():
+		bytes += slotStringBytes(&v) - slotStringBytes(&tr.cells[ci])
+		tr.cells[ci] = v
+	case !empty:
 		before := cap(tr.cells)
 		if ci == len(tr.cells) {
-			tr.cells = append(tr.cells, slot{c, v})
+			tr.cells = append(tr.cells, v)
 		} else {
-			tr.cells = slices.Insert(tr.cells, ci, slot{c, v})
+			tr.cells = slices.Insert(tr.cells, ci, v)
 		}
-		bytes += int64(cap(tr.cells)-before)*slotBytes + cellBytes(v)
+		bytes += int64(cap(tr.cells)-before)*slotBytes + slotStringBytes(&v)
 		added = 1
 	}
 	return added, bytes
 }
 
-// cellBytes is the heap a cell holds beyond its slot: its strings (a
-// string value or an error code, and the format).
-func cellBytes(c cell.Cell) int64 {
-	return allocSize(len(c.Format)) + allocSize(len(c.Value.StringVal()))
+// slotStringBytes is the heap a slot holds beyond itself: its string (a
+// string value or an error code; formats are the table's).
+func slotStringBytes(s *slot) int64 {
+	return allocSize(len(s.s))
 }
 
 // sizeClasses are the Go runtime's small allocation sizes: a string of n
@@ -231,9 +403,10 @@ func (g *grid) each(r a1.Range, fn func(row, col uint32, c cell.Cell)) {
 			if row < r.Row0 || row > r.Row1 {
 				continue
 			}
-			for _, s := range tr.cells {
-				if col := k.c*g.tw + s.c; col >= r.Col0 && col <= r.Col1 {
-					fn(row, col, s.Cell)
+			for i := range tr.cells {
+				s := &tr.cells[i]
+				if col := k.c*g.tw + uint32(s.c); col >= r.Col0 && col <= r.Col1 {
+					fn(row, col, g.unpack(s))
 				}
 			}
 		}
@@ -276,31 +449,36 @@ func (g *grid) tileName(k tileKey) string { return string(g.appendTileName(nil, 
 // encodedSizeHint guesses the size of the tile's blob, so that encoding
 // it rarely grows the buffer: a key and a short value per cell, plus the
 // strings.
-func (t *tile) encodedSizeHint() int {
+func (g *grid) encodedSizeHint(t *tile) int {
 	n := 2
 	for _, tr := range t.rows {
-		for _, s := range tr.cells {
-			n += 24 + len(s.Format) + len(s.Value.StringVal())
+		for i := range tr.cells {
+			s := &tr.cells[i]
+			n += 24 + len(s.s)
+			if s.f != 0 {
+				n += 12 + len(g.formats.list[s.f-1])
+			}
 		}
 	}
 	return n
 }
 
-// encodeTile appends the tile blob: keys are A1 references relative to the
-// tile origin, in row-major order.
-func encodeTile(dst []byte, t *tile) []byte {
+// encodeTile appends the blob of tile t: keys are A1 references relative
+// to the tile origin, in row-major order.
+func (g *grid) encodeTile(dst []byte, t *tile) []byte {
 	dst = append(dst, '{')
 	first := true
 	for _, tr := range t.rows {
-		for _, s := range tr.cells {
+		for i := range tr.cells {
 			if !first {
 				dst = append(dst, ',')
 			}
 			first = false
 			dst = append(dst, '"')
-			dst = a1.Append(dst, tr.r, s.c)
+			dst = a1.Append(dst, tr.r, uint32(tr.cells[i].c))
 			dst = append(dst, '"', ':')
-			dst = s.Cell.AppendJSON(dst)
+			c := g.unpack(&tr.cells[i])
+			dst = c.AppendJSON(dst)
 		}
 	}
 	return append(dst, '}')
@@ -350,8 +528,10 @@ func parseTileName(name string) (row, col, h, w uint32, err error) {
 // {} entries (cleared cells written by the TypeScript engine) are empty.
 func (g *grid) decodeTile(data []byte, row0, col0, h, w uint32) error {
 	s := jsonscan.New(data)
-	err := s.Object(func(key string) error {
-		r, c, err := a1.Parse(key)
+	// A tile holds up to thousands of distinct keys, each parsed and
+	// dropped: read as bytes, they are never copied.
+	err := s.ObjectKeys(func(key []byte) error {
+		r, c, err := a1.ParseBytes(key)
 		if err != nil {
 			return err
 		}

@@ -33,6 +33,9 @@ type hostState struct {
 	// resendGen names the current re-send timer; a timer that finds
 	// another generation was replaced and does nothing.
 	resendGen uint64
+	// snapTiles is the number of non-empty tiles when the host last
+	// requested a snapshot or loaded the sheet (cadence.go).
+	snapTiles int
 }
 
 // request is a snapshot requested at entry id and not known complete.
@@ -73,7 +76,8 @@ func (e *Engine) loadLocked(ctx context.Context) error {
 		return err
 	}
 	e.host = hostState{loaded: true, cells: st.cells, next: st.next,
-		body: e.host.body, ends: e.host.ends, batch: e.host.batch, resendGen: e.host.resendGen}
+		body: e.host.body, ends: e.host.ends, batch: e.host.batch, resendGen: e.host.resendGen,
+		snapTiles: len(st.cells.tiles)}
 	e.noteSnapshotLocked(st.snap)
 	if st.pendingID != nil {
 		// Whoever requested it may have lost the message: the timer
@@ -313,6 +317,7 @@ func (e *Engine) appliedLocked(ctx context.Context, id, end, at eventlog.Sequenc
 	if requested {
 		res.RequestedAt = at
 		e.host.request = &request{id: at}
+		e.host.snapTiles = len(e.host.cells.tiles)
 		e.postLocked(ctx)
 	}
 	if s := e.host.newestSnapshot; known != nil && s != nil && s.SequenceID != *known {
@@ -337,19 +342,20 @@ func (e *Engine) firstDueLocked(id eventlog.SequenceID, n int) (eventlog.Sequenc
 // at least N entries since the newest snapshot (or the log's start), and
 // no earlier request outstanding. An outstanding request is not asked
 // again: the log's reply to every append says when it completes, and the
-// re-send timer posts it again if it stays pending (armResendLocked).
+// re-send timer posts it again if it stays pending (armResendLocked). A
+// thin client's engine (workers.NoWorkflowsHost) never requests one.
 func (e *Engine) snapshotDueLocked(id eventlog.SequenceID) bool {
-	return e.host.request == nil && e.intervalReachedLocked(id)
+	return !e.thin && e.host.request == nil && e.intervalReachedLocked(id)
 }
 
-// intervalReachedLocked: at least N entries between the newest snapshot
-// (or the log's start) and id.
+// intervalReachedLocked: at least the snapshot interval (cadence.go)
+// between the newest snapshot (or the log's start) and id.
 func (e *Engine) intervalReachedLocked(id eventlog.SequenceID) bool {
 	var base eventlog.SequenceID
 	if s := e.host.newestSnapshot; s != nil {
 		base = s.SequenceID
 	}
-	return id >= base && uint64(id-base) >= uint64(e.opts.SnapshotInterval)
+	return id >= base && uint64(id-base) >= uint64(e.snapshotIntervalLocked())
 }
 
 // refreshRequestLocked re-reads the entry of the outstanding request and
@@ -500,6 +506,7 @@ func (e *Engine) Range(ctx context.Context, r a1.Range) (View, error) {
 		return View{}, err
 	}
 	v := View{Next: e.host.next, RowCount: e.host.cells.rowCount, ColCount: e.host.cells.colCount}
+	v.Cells = make([]PositionedCell, 0, min(r.Cells(), uint64(e.host.cells.cells)))
 	e.host.cells.each(r, func(row, col uint32, c cell.Cell) {
 		v.Cells = append(v.Cells, PositionedCell{row, col, c})
 	})

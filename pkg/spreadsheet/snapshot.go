@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
@@ -26,8 +27,27 @@ type loaded struct {
 	pendingID *eventlog.SequenceID
 }
 
-// loadLatest reads the newest snapshot and replays the log after it.
+// maxSnapshotReloads bounds how often a load starts again because the
+// snapshot it was reading was retired under it. Each new start reads the
+// newest snapshot, which is only retired G after a newer one completes.
+const maxSnapshotReloads = 3
+
+// loadLatest reads the newest snapshot and replays the log after it. A
+// snapshot whose blobs vanish while it is read (it was retired: a reader
+// slower than the grace) is given up for the log's newest one.
 func (e *Engine) loadLatest(ctx context.Context) (loaded, error) {
+	for attempt := 0; ; attempt++ {
+		st, err := e.loadLatestOnce(ctx)
+		var gone *snapshotGoneError
+		if !errors.As(err, &gone) || attempt >= maxSnapshotReloads {
+			return st, err
+		}
+		e.stats.snapshotReloads.Add(1)
+		e.lg.Info("a snapshot was retired while it was being loaded; loading the newest one", "blob", gone.blobID)
+	}
+}
+
+func (e *Engine) loadLatestOnce(ctx context.Context) (loaded, error) {
 	st := loaded{cells: newGrid(uint32(e.opts.TileWidth), uint32(e.opts.TileHeight))}
 	first := true
 	for page, err := range eventlog.Pages(ctx, e.log, eventlog.FromSnapshot, eventlog.ToEnd, nil) {
@@ -66,6 +86,28 @@ func (e *Engine) loadLatest(ctx context.Context) (loaded, error) {
 	return st, nil
 }
 
+// snapshotGoneError says that a blob of a snapshot was missing while it
+// was read: the snapshot was retired meanwhile (or is broken).
+type snapshotGoneError struct {
+	blobID string
+	err    error
+}
+
+func (e *snapshotGoneError) Error() string {
+	return fmt.Sprintf("snapshot %s is gone: %v", e.blobID, e.err)
+}
+
+func (e *snapshotGoneError) Unwrap() error { return e.err }
+
+// goneIfMissing wraps a 404 from reading snapshot blobID.
+func goneIfMissing(blobID string, err error) error {
+	var se *errs.StorageError
+	if errors.As(err, &se) && se.StatusCode == 404 {
+		return &snapshotGoneError{blobID: blobID, err: err}
+	}
+	return err
+}
+
 // readSnapshot loads the snapshot ref into g. With check, it marks clean
 // every tile whose blob is exactly what this engine would write for it,
 // so that the next snapshot may copy it: a tile in another tile format,
@@ -81,7 +123,7 @@ func (e *Engine) readSnapshot(ctx context.Context, g *grid, ref eventlog.Snapsho
 	}
 	raw, err := dir.ReadBlob(ctx, indexBlob)
 	if err != nil {
-		return fmt.Errorf("reading the index of snapshot %s: %w", ref.BlobID, err)
+		return fmt.Errorf("reading the index of snapshot %s: %w", ref.BlobID, goneIfMissing(ref.BlobID, err))
 	}
 	var idx snapshotIndex
 	if err := json.Unmarshal(raw, &idx); err != nil {
@@ -101,36 +143,58 @@ func (e *Engine) readSnapshot(ctx context.Context, g *grid, ref eventlog.Snapsho
 	if err != nil {
 		return err
 	}
-	blobs := make([][]byte, len(names))
+	// Each tile blob is read and decoded into a grid of its own, in
+	// parallel, then adopted by g: decoding is most of a load's work.
+	parts := make([]*grid, len(names))
 	err = forEach(ctx, e.opts.WriteConcurrency, len(names), func(ctx context.Context, i int) error {
-		var err error
-		blobs[i], err = tiles.ReadBlob(ctx, names[i])
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("reading the tiles of snapshot %s: %w", ref.BlobID, err)
-	}
-	var buf []byte
-	for i, name := range names {
-		row0, col0, h, w, err := parseTileName(name)
+		row0, col0, h, w, err := parseTileName(names[i])
 		if err != nil {
 			return errs.Storage(err, "snapshot %s", ref.BlobID)
 		}
-		if err := g.decodeTile(blobs[i], row0, col0, h, w); err != nil {
-			return errs.Storage(err, "snapshot %s, tile %s", ref.BlobID, name)
+		blob, err := tiles.ReadBlob(ctx, names[i])
+		if err != nil {
+			return err
+		}
+		part := newGrid(g.tw, g.th)
+		if err := part.decodeTile(blob, row0, col0, h, w); err != nil {
+			return errs.Storage(err, "snapshot %s, tile %s", ref.BlobID, names[i])
 		}
 		if check && h == g.th && w == g.tw && row0%h == 0 && col0%w == 0 {
-			// Tiles of the grid's own format never overlap, so the tile
-			// holds exactly this blob's cells.
-			if t := g.tiles[tileKey{row0 / h, col0 / w}]; t != nil {
-				buf = encodeTile(buf[:0], t)
-				t.clean = bytes.Equal(buf, blobs[i])
+			// A tile of the grid's own format holds exactly this
+			// blob's cells.
+			if t := part.tiles[tileKey{row0 / h, col0 / w}]; t != nil {
+				t.clean = bytes.Equal(part.encodeTile(make([]byte, 0, len(blob)), t), blob)
 			}
 		}
-		blobs[i] = nil // the cells hold what they need
+		parts[i] = part
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading the tiles of snapshot %s: %w", ref.BlobID, goneIfMissing(ref.BlobID, err))
+	}
+	// Retirement removes the index before any tile, so an index still
+	// there after the listing says no tile had gone when it was listed:
+	// the listing was whole. (A tile missing from it would otherwise
+	// read as empty cells.)
+	if err := blobExists(ctx, dir, indexBlob); err != nil {
+		return fmt.Errorf("reading snapshot %s: %w", ref.BlobID, goneIfMissing(ref.BlobID, err))
+	}
+	for _, p := range parts {
+		g.adopt(p)
 	}
 	e.stats.snapshotsLoaded.Add(1)
 	return nil
+}
+
+// blobExists is nil when dir holds the blob name: one StatBlob where the
+// store has it, a read otherwise.
+func blobExists(ctx context.Context, dir blobstore.BlobDir, name string) error {
+	if st, ok := dir.(blobstore.Stater); ok {
+		_, err := st.StatBlob(ctx, name)
+		return err
+	}
+	_, err := dir.ReadBlob(ctx, name)
+	return err
 }
 
 func listBlobs(ctx context.Context, dir blobstore.BlobDir) ([]string, error) {

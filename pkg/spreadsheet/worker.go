@@ -60,37 +60,46 @@ func (e *Engine) RunWorkflow(ctx context.Context, workflow string, id eventlog.S
 // entry before s, and completes it with one conditional metadata write.
 // It is idempotent: once s is complete it does nothing, and two copies
 // running at once write the same bytes and only one completion applies.
-func (e *Engine) RunSnapshot(ctx context.Context, s eventlog.SequenceID) (err error) {
+// After a completion it runs a retention pass (Retire), whose failure is
+// logged and tried again later, never returned: the snapshot is done.
+func (e *Engine) RunSnapshot(ctx context.Context, s eventlog.SequenceID) error {
+	done, err := e.runSnapshot(ctx, s)
+	if err != nil || !done {
+		return err
+	}
+	e.retireAfterSnapshot(ctx, s)
+	return nil
+}
+
+// runSnapshot is RunSnapshot under the worker lock; done reports that the
+// snapshot was completed now (by this run or by a copy it raced).
+func (e *Engine) runSnapshot(ctx context.Context, s eventlog.SequenceID) (done bool, err error) {
 	outcome, started := outcomeNone, time.Time{}
 	defer func() { countSnapshot(outcome, err, e.opts.Now().Sub(started)) }()
 	if err := e.lockWorker(ctx); err != nil {
-		return err
+		return false, err
 	}
 	defer e.unlockWorker()
 	started = e.opts.Now()
 
 	if requested, err := e.requestedAt(ctx, s); err != nil || !requested {
-		return err
+		return false, err
 	}
-	base, err := e.snapshotBefore(ctx, s)
-	if err != nil {
-		return err
-	}
-	if err := e.prepareWorkerLocked(ctx, base, s); err != nil {
-		return err
-	}
-	if err := e.replayWorkerLocked(ctx, s); err != nil {
-		return err
+	if err := e.buildBaseLocked(ctx, s); err != nil {
+		return false, err
 	}
 	encoded, copied, err := e.writeSnapshotLocked(ctx, s)
 	if err != nil {
-		return err
+		return false, err
 	}
 	blobID := strconv.FormatUint(uint64(s), 10)
 	applied, err := e.log.SetMetadata(ctx, s, eventlog.CompleteWorkflow(eventlog.WorkflowSnapshot, blobID))
 	if err != nil {
-		return fmt.Errorf("completing snapshot at %d: %w", s, err)
+		return false, fmt.Errorf("completing snapshot at %d: %w", s, err)
 	}
+	// Applied or not (a copy that raced it completed it a moment ago),
+	// the snapshot is complete no earlier than now.
+	e.retire.noteCompleted(s, e.opts.Now())
 	// The snapshot's blobs are written either way; on a lost race the
 	// other copy wrote the same bytes. Either way they are the new base.
 	w := &e.worker
@@ -108,7 +117,34 @@ func (e *Engine) RunSnapshot(ctx context.Context, s eventlog.SequenceID) (err er
 	e.lg.Info("snapshot complete", "seq", uint64(s), "applied", applied,
 		"tilesEncoded", encoded, "tilesCopied", copied, "cells", w.cells.cells,
 		"ms", e.opts.Now().Sub(started).Milliseconds())
-	return nil
+	return true, nil
+}
+
+// maxBaseReloads bounds how often a worker looks for its base again after
+// the base it chose was retired under it.
+const maxBaseReloads = 3
+
+// buildBaseLocked makes the worker state hold the cells before s: the
+// newest snapshot before s (loaded unless the worker holds it), then the
+// entries up to s. A base retired while it was being read is looked for
+// again (a stale request's base may be old enough to go).
+func (e *Engine) buildBaseLocked(ctx context.Context, s eventlog.SequenceID) error {
+	for attempt := 0; ; attempt++ {
+		base, err := e.snapshotBefore(ctx, s)
+		if err != nil {
+			return err
+		}
+		err = e.prepareWorkerLocked(ctx, base, s)
+		var gone *snapshotGoneError
+		if errors.As(err, &gone) && attempt < maxBaseReloads {
+			e.stats.snapshotReloads.Add(1)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return e.replayWorkerLocked(ctx, s)
+	}
 }
 
 // requestedAt reads entry s and reports whether a snapshot is still
@@ -282,19 +318,22 @@ func (e *Engine) writeSnapshotLocked(ctx context.Context, s eventlog.SequenceID)
 	err = forEach(ctx, e.opts.WriteConcurrency, len(jobs), func(ctx context.Context, i int) error {
 		j := jobs[i]
 		name := w.cells.tileName(j.key)
+		// The snapshot's directory holds only what this writer puts
+		// there, so the writes skip the checks of the blob kinds
+		// (blobstore.FreshWriter): one request per tile on S3.
 		if j.copy {
 			e.stats.tilesCopied.Add(1)
 			tilesCopied.Inc()
-			return blobstore.Copy(ctx, tiles, name, baseTiles, name)
+			return blobstore.CopyFresh(ctx, tiles, name, baseTiles, name)
 		}
 		e.stats.tilesEncoded.Add(1)
 		tilesEncoded.Inc()
-		return tiles.WriteBlob(ctx, name, encodeTile(make([]byte, 0, j.t.encodedSizeHint()), j.t))
+		return blobstore.WriteFresh(ctx, tiles, name, w.cells.encodeTile(make([]byte, 0, w.cells.encodedSizeHint(j.t)), j.t))
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("writing snapshot %d: %w", s, err)
 	}
-	if err := dir.WriteBlob(ctx, indexBlob, w.cells.encodeIndex()); err != nil {
+	if err := blobstore.WriteFresh(ctx, dir, indexBlob, w.cells.encodeIndex()); err != nil {
 		return 0, 0, fmt.Errorf("writing snapshot %d: %w", s, err)
 	}
 	return encoded, copied, nil

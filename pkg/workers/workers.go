@@ -69,3 +69,12 @@ type ImplicitHost struct{}
 
 // Outstanding implements WorkerHost; an implicit host cannot know.
 func (ImplicitHost) Outstanding(string) bool { return false }
+
+// NoWorkflowsHost is the host of a thin client (rest-api.md): a client
+// that appends over the HTTP API cannot request workflows, since the API
+// refuses entries that carry pending. An engine given this host never
+// sets pending; the deployment's own engines request the snapshots.
+type NoWorkflowsHost struct{}
+
+// Outstanding implements WorkerHost; a thin client cannot know.
+func (NoWorkflowsHost) Outstanding(string) bool { return false }

@@ -19,6 +19,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/sheetlog/sheetlog/pkg/blobstore"
+	"github.com/sheetlog/sheetlog/pkg/eventlog"
 )
 
 // env is the suite's configuration, read once.
@@ -181,11 +184,20 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// API shapes (rest-api.md).
+// API shapes (rest-api.md), for the tests that look at the HTTP exchange
+// itself.
 
 type snapshotRef struct {
 	SequenceID string `json:"sequenceId"`
 	BlobID     string `json:"blobId"`
+}
+
+type logPage struct {
+	Start        string       `json:"startSequenceId"`
+	End          string       `json:"endSequenceId"`
+	Complete     bool         `json:"isComplete"`
+	LastSnapshot *snapshotRef `json:"lastSnapshot"`
+	Entries      []logEntry   `json:"entries"`
 }
 
 type logEntry struct {
@@ -223,90 +235,61 @@ func (e *logEntry) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-type logPage struct {
-	Start        string       `json:"startSequenceId"`
-	End          string       `json:"endSequenceId"`
-	Complete     bool         `json:"isComplete"`
-	LastSnapshot *snapshotRef `json:"lastSnapshot"`
-	Entries      []logEntry   `json:"entries"`
-}
-
-type status struct {
-	Sheet        string       `json:"sheet"`
-	Start        string       `json:"startSequenceId"`
-	End          string       `json:"endSequenceId"`
-	LastSnapshot *snapshotRef `json:"lastSnapshot"`
-	Pending      []struct {
-		SequenceID string `json:"sequenceId"`
-		Workflow   string `json:"workflow"`
-	} `json:"pending"`
-	RowCount int64 `json:"rowCount"`
-	ColCount int64 `json:"colCount"`
-}
-
-type cellsReply struct {
-	End      string                     `json:"endSequenceId"`
-	RowCount int64                      `json:"rowCount"`
-	ColCount int64                      `json:"colCount"`
-	Cells    map[string]json.RawMessage `json:"cells"`
-}
-
 type blobList struct {
 	Blobs        []string `json:"blobs"`
 	Dirs         []string `json:"dirs"`
 	Continuation string   `json:"continuation"`
 }
 
-// readLog reads entries [from, to) page by page.
+// readLog reads entries [from, to) page by page, through the client.
 func readLog(t testing.TB, sheet string, from, to uint64) []logEntry {
 	t.Helper()
 	var out []logEntry
-	next := from
-	for next < to {
-		var p logPage
-		call(t, http.MethodGet, fmt.Sprintf("%s/log?start=%d&end=%d", sheetPath(sheet), next, to), nil).
-			expect(t, http.StatusOK, "GET log").decode(t, &p)
-		out = append(out, p.Entries...)
-		end, err := strconv.ParseUint(p.End, 10, 64)
+	pages := eventlog.Pages(context.Background(), thin(t).Log(sheet), eventlog.FromID(eventlog.SequenceID(from)), eventlog.ToID(eventlog.SequenceID(to)), nil)
+	for p, err := range pages {
 		if err != nil {
-			t.Fatalf("endSequenceId %q", p.End)
+			t.Fatalf("reading the log of %s [%d, %d): %v", sheet, from, to, err)
 		}
-		if end == next && !p.Complete {
-			t.Fatalf("GET log made no progress at %d", next)
+		for _, e := range p.Entries {
+			le, err := decodeLogEntry(e)
+			if err != nil {
+				t.Fatalf("entry of %s: %s: %v", sheet, e.Body, err)
+			}
+			out = append(out, le)
 		}
-		if p.Complete {
-			break
-		}
-		next = end
 	}
 	return out
 }
 
 // listDir lists a blob directory (path "" for the root, else "a/b")
-// through every page.
+// through every page, through the client.
 func listDir(t testing.TB, sheet, path string) blobList {
 	t.Helper()
-	p := sheetPath(sheet) + "/blobs/"
+	ctx := context.Background()
+	var d blobstore.BlobDir = thin(t).Blobs(sheet)
 	if path != "" {
-		p += path + "/"
+		for _, name := range strings.Split(path, "/") {
+			var err error
+			if d, err = d.GetDir(ctx, name); err != nil {
+				t.Fatalf("GetDir %s of %s: %v", path, sheet, err)
+			}
+		}
 	}
 	var all blobList
 	cont := ""
 	for i := 0; ; i++ {
-		q := p
-		if cont != "" {
-			q += "?continuation=" + url.QueryEscape(cont)
+		p, err := d.Query(ctx, cont)
+		if err != nil {
+			t.Fatalf("listing %s/%s: %v", sheet, path, err)
 		}
-		var l blobList
-		call(t, http.MethodGet, q, nil).expect(t, http.StatusOK, "list "+q).decode(t, &l)
-		all.Blobs = append(all.Blobs, l.Blobs...)
-		all.Dirs = append(all.Dirs, l.Dirs...)
-		if l.Continuation == "" {
+		all.Blobs = append(all.Blobs, p.Blobs...)
+		all.Dirs = append(all.Dirs, p.Dirs...)
+		if p.Continuation == "" {
 			return all
 		}
 		if i > 10000 {
 			t.Fatal("listing never ends")
 		}
-		cont = l.Continuation
+		cont = p.Continuation
 	}
 }

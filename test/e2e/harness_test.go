@@ -16,6 +16,9 @@ type harnessConfig struct {
 	MaxRetries       int    `json:"maxRetries"`
 	SweepGraceMS     int64  `json:"sweepGraceMs"`
 	SweepEveryMS     int64  `json:"sweepEveryMs"`
+	SnapshotRetain   int    `json:"snapshotRetain"`
+	SnapshotGraceMS  int64  `json:"snapshotGraceMs"`
+	TruncateLog      bool   `json:"truncateLog"`
 }
 
 type harnessStats struct {
@@ -33,6 +36,9 @@ type harnessStats struct {
 		Invocations int `json:"invocations"`
 		Ran         int `json:"ran"`
 		Unknown     int `json:"unknown"`
+		Retire      struct {
+			Passes int `json:"passes"`
+		} `json:"retire"`
 	} `json:"sweeps"`
 }
 

@@ -64,43 +64,49 @@ func TestFunctionMetrics(t *testing.T) {
 	var before emfStats
 	control(t, http.MethodGet, "/emf", &before)
 	sheet := "emf-" + cfg.runID
-	n := 2*hc.SnapshotInterval + 5
-	for i := range n {
-		body := map[string]any{"sequenceId": fmt.Sprint(i), "entry": map[string]any{
-			"type": "SetCellValueAndFormat", "row": i, "column": i % 7, "value": i}}
-		call(t, http.MethodPost, sheetPath(sheet)+"/log", body).expect(t, http.StatusOK, "append")
+	// Appends in three rounds, each snapshot complete before the next
+	// round, so that exactly two are requested: at N and at 2N.
+	N := hc.SnapshotInterval
+	n := 2*N + 5
+	polls := 0
+	waitSnapshot := func(at int) {
+		t.Helper()
+		var st struct {
+			Pending      []any `json:"pending"`
+			LastSnapshot *struct {
+				SequenceID string `json:"sequenceId"`
+			} `json:"lastSnapshot"`
+		}
+		for deadline := time.Now().Add(cfg.wait); ; time.Sleep(200 * time.Millisecond) {
+			call(t, http.MethodGet, sheetPath(sheet), nil).expect(t, http.StatusOK, "status").decode(t, &st)
+			polls++
+			if len(st.Pending) == 0 && st.LastSnapshot != nil && st.LastSnapshot.SequenceID == fmt.Sprint(at) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the snapshot of %s at %d is not complete after %v: %+v", sheet, at, cfg.wait, st)
+			}
+		}
 	}
+	appendUpTo := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			body := map[string]any{"sequenceId": fmt.Sprint(i), "entry": map[string]any{
+				"type": "SetCellValueAndFormat", "row": i, "column": i % 7, "value": i}}
+			call(t, http.MethodPost, sheetPath(sheet)+"/log", body).expect(t, http.StatusOK, "append")
+		}
+	}
+	appendUpTo(0, N+1)
+	waitSnapshot(N)
+	appendUpTo(N+1, 2*N+1)
+	waitSnapshot(2 * N)
+	appendUpTo(2*N+1, n)
+	const snapshots = 2
 	stale := map[string]any{"sequenceId": "0", "entry": map[string]any{"type": "SetCellValueAndFormat", "row": 0, "column": 0, "value": 1}}
 	call(t, http.MethodPost, sheetPath(sheet)+"/log", stale).expect(t, http.StatusConflict, "stale append")
 	call(t, http.MethodGet, sheetPath(sheet)+"/cells?range=A1:G10", nil).expect(t, http.StatusOK, "cells")
-
-	// Wait for every snapshot the appends requested.
-	polls := 0
-	var st struct {
-		Pending      []any `json:"pending"`
-		LastSnapshot *struct {
-			SequenceID string `json:"sequenceId"`
-		} `json:"lastSnapshot"`
-	}
-	for deadline := time.Now().Add(cfg.wait); ; time.Sleep(200 * time.Millisecond) {
-		call(t, http.MethodGet, sheetPath(sheet), nil).expect(t, http.StatusOK, "status").decode(t, &st)
-		polls++
-		if len(st.Pending) == 0 && st.LastSnapshot != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("snapshots of %s still pending after %v", sheet, cfg.wait)
-		}
-	}
-	entries := readLog(t, sheet, 0, uint64(n))
-	snapshots := 0
-	for _, e := range entries {
-		if e.Snapshot != "" {
-			snapshots++
-		}
-	}
-	if len(entries) != n || snapshots < 2 {
-		t.Fatalf("log of %d entries with %d snapshots", len(entries), snapshots)
+	if entries := readLog(t, sheet, 0, uint64(n)); len(entries) != n {
+		t.Fatalf("log of %d entries, want %d", len(entries), n)
 	}
 
 	logRoute, api := "route=/v1/sheets/{sheet}/log", "function=api-lambda"

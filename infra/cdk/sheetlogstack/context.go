@@ -32,6 +32,9 @@ const (
 	CtxSweepGrace       = "sweepGrace"       // Props.SweepGrace
 	CtxSweepRate        = "sweepRate"        // Props.SweepRate
 	CtxAlarmTopicARN    = "alarmTopicArn"    // Props.AlarmTopicARN
+	CtxSnapshotRetain   = "snapshotRetain"   // Props.Retention.Retain (0: keep every snapshot)
+	CtxSnapshotGrace    = "snapshotGrace"    // Props.Retention.Grace
+	CtxTruncateLog      = "truncateLog"      // Props.Retention.TruncateLog
 	CtxTracing          = "tracing"          // !Props.DisableTracing (default true)
 )
 
@@ -138,5 +141,6 @@ func PropsFromContext(node constructs.Node) (Props, error) {
 	}
 	p.SweepGrace = duration(CtxSweepGrace)
 	p.SweepRate = duration(CtxSweepRate)
+	p.Retention = retentionFromContext(str, boolean, &errs)
 	return p, errors.Join(errs...)
 }

@@ -26,8 +26,8 @@ func (s *Stack) suppressNagFindings() {
 		actions string
 	}{
 		{awsschema.FunctionAPI, s.API.Role(), "s3:GetObject"},
-		{awsschema.FunctionWorkflow, s.Workflow.Role(), "s3:GetObject and s3:PutObject"},
-		{awsschema.FunctionSweeper, s.Sweeper.Role(), "s3:GetObject and s3:PutObject"},
+		{awsschema.FunctionWorkflow, s.Workflow.Role(), s.writerBlobActions()},
+		{awsschema.FunctionSweeper, s.Sweeper.Role(), s.writerBlobActions()},
 	} {
 		cdknag.NagSuppressions_AddResourceSuppressions(fn.role, &[]*cdknag.NagPackSuppression{{
 			Id: jsii.String("AwsSolutions-IAM5"),
@@ -65,4 +65,13 @@ func jsRegexQuote(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// writerBlobActions names what the functions that write snapshots may do
+// to blobs.
+func (s *Stack) writerBlobActions() string {
+	if s.Props.Retention.on() {
+		return "s3:GetObject, s3:PutObject and (retiring snapshots) s3:DeleteObject"
+	}
+	return "s3:GetObject and s3:PutObject"
 }

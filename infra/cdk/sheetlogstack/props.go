@@ -97,6 +97,10 @@ type Props struct {
 	// SweepRate is the EventBridge schedule of the sweeper. Default 5 min.
 	SweepRate time.Duration
 
+	// Retention is snapshot retention. Defaults: keep 2, grace 10
+	// minutes, no log truncation.
+	Retention RetentionSettings
+
 	// Stream configures the event source mapping. Defaults: batch 10, 5
 	// retries, records older than 1 hour go to the dead-letter queue,
 	// parallelization 1, bisect on error.
@@ -207,6 +211,7 @@ func (p Props) withDefaults() (Props, error) {
 	setInt(&p.SnapshotInterval, DefaultSnapshotInterval)
 	setDur(&p.SweepGrace, DefaultSweepGrace)
 	setDur(&p.SweepRate, DefaultSweepRate)
+	p.Retention.defaults()
 	setInt(&p.Stream.BatchSize, DefaultBatchSize)
 	setInt(&p.Stream.RetryAttempts, DefaultRetryAttempts)
 	setDur(&p.Stream.MaxRecordAge, DefaultMaxRecordAge)
@@ -261,6 +266,7 @@ func (p Props) validate() error {
 	if p.SweepRate < time.Minute || p.SweepRate%time.Minute != 0 {
 		bad("sweep rate %v: EventBridge schedules in whole minutes", p.SweepRate)
 	}
+	p.Retention.validate(bad)
 	s := p.Stream
 	if s.BatchSize < 1 || s.BatchSize > 10000 {
 		bad("stream batch size %d: want 1 to 10000", s.BatchSize)

@@ -66,13 +66,15 @@ var tableDataActions = []string{
 type Stack struct {
 	awscdk.Stack
 	// Props are the props the stack was built with, defaults filled in.
-	Props    Props
-	Table    awsdynamodb.Table
-	Bucket   awss3.Bucket
-	DLQ      awssqs.Queue
-	API      awslambda.Function
-	Workflow awslambda.Function
-	Sweeper  awslambda.Function
+	Props  Props
+	Table  awsdynamodb.Table
+	Bucket awss3.Bucket
+	DLQ    awssqs.Queue
+	// RetireQueue holds delayed retention passes (nil: retention off).
+	RetireQueue awssqs.Queue
+	API         awslambda.Function
+	Workflow    awslambda.Function
+	Sweeper     awslambda.Function
 	// HTTPAPI is nil when the endpoint is a function URL.
 	HTTPAPI awsapigatewayv2.HttpApi
 	Alarms  []awscloudwatch.Alarm
@@ -145,6 +147,7 @@ func New(scope constructs.Construct, id string, props Props) (*Stack, error) {
 	s.Sweeper.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{RetryAttempts: jsii.Number(0)})
 
 	s.grant()
+	s.retention()
 	s.streamToWorkflow()
 	s.schedule()
 	apiURL := s.endpoint()

@@ -189,6 +189,7 @@ func TestFunctions(t *testing.T) {
 	check(t, "function count", func() { s.tpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(3)) })
 
 	table, bucket := ref(logicalID(s, s.stack.Table)), ref(logicalID(s, s.stack.Bucket))
+	retireQueue := ref(logicalID(s, s.stack.RetireQueue))
 	cases := []struct {
 		name     string
 		fn       string
@@ -202,10 +203,14 @@ func TestFunctions(t *testing.T) {
 		}},
 		{awsschema.FunctionWorkflow, logicalID(s, s.stack.Workflow), DefaultWorkflow, map[string]any{
 			awsschema.EnvTable: table, awsschema.EnvBucket: bucket, awsschema.EnvLogLevel: "info",
+			awsschema.EnvSnapshotRetain: "2", awsschema.EnvSnapshotGrace: "10m0s", awsschema.EnvTruncateLog: "false",
+			awsschema.EnvRetireQueueURL: retireQueue,
 		}},
 		{awsschema.FunctionSweeper, logicalID(s, s.stack.Sweeper), DefaultSweeper, map[string]any{
 			awsschema.EnvTable: table, awsschema.EnvBucket: bucket,
 			awsschema.EnvSweepGrace: "15m0s", awsschema.EnvLogLevel: "info",
+			awsschema.EnvSnapshotRetain: "2", awsschema.EnvSnapshotGrace: "10m0s", awsschema.EnvTruncateLog: "false",
+			awsschema.EnvRetireQueueURL: retireQueue,
 		}},
 	}
 	fns := s.resources("AWS::Lambda::Function")
@@ -333,9 +338,11 @@ func TestEventSourceMapping(t *testing.T) {
 
 func TestDeadLetterQueue(t *testing.T) {
 	s := defaults(t)
-	id, q := s.only(t, "AWS::SQS::Queue")
-	if id != logicalID(s, s.stack.DLQ) {
-		t.Errorf("queue %s is not the DLQ", id)
+	// The DLQ and the retire queue (retention_test.go).
+	id := logicalID(s, s.stack.DLQ)
+	q, ok := s.resources("AWS::SQS::Queue")[id]
+	if n := len(s.resources("AWS::SQS::Queue")); !ok || n != 2 {
+		t.Fatalf("queues: the DLQ %v, %d in all; want the DLQ and the retire queue", ok, n)
 	}
 	if props(q)["SqsManagedSseEnabled"] != true {
 		t.Errorf("DLQ is not encrypted: %s", show(props(q)))
@@ -653,8 +660,8 @@ func checkIAM(t *testing.T, s *synthesized) {
 		want want
 	}{
 		{"api", logicalID(s, s.stack.API), want{dataActions, nil, []string{"s3:GetObject"}, []string{"s3:ListBucket"}, false}},
-		{"workflow", logicalID(s, s.stack.Workflow), want{dataActions, nil, []string{"s3:GetObject", "s3:PutObject"}, []string{"s3:ListBucket"}, true}},
-		{"sweeper", logicalID(s, s.stack.Sweeper), want{dataActions, slices.Sorted(slices.Values(append(slices.Clone(dataActions), "dynamodb:Scan"))), []string{"s3:GetObject", "s3:PutObject"}, []string{"s3:ListBucket"}, false}},
+		{"workflow", logicalID(s, s.stack.Workflow), want{dataActions, nil, []string{"s3:DeleteObject", "s3:GetObject", "s3:PutObject"}, []string{"s3:ListBucket"}, true}},
+		{"sweeper", logicalID(s, s.stack.Sweeper), want{dataActions, slices.Sorted(slices.Values(append(slices.Clone(dataActions), "dynamodb:Scan"))), []string{"s3:DeleteObject", "s3:GetObject", "s3:PutObject"}, []string{"s3:ListBucket"}, false}},
 	} {
 		role := roleOf(t, s, c.fn)
 		if got := actions(role, isTable); !slices.Equal(got, c.want.table) {
@@ -694,6 +701,8 @@ func checkIAM(t *testing.T, s *synthesized) {
 					// The sweeper scans the sparse pending index, and only it.
 				case svc == "s3" && (slices.Contains(c.want.objects, a) || slices.Contains(c.want.bucket, a)):
 				case svc == "sqs" && c.want.stream && slices.Contains([]string{"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}, a):
+				case svc == "sqs" && retireQueueAction(c.name, a) && onlyRetireQueue(s, st.resources):
+					// Delayed retention passes (retention_test.go).
 				default:
 					t.Errorf("%s: unexpected action %s on %v", c.name, a, st.resources)
 				}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/sheetlog/sheetlog/internal/lambdaharness"
+	"github.com/sheetlog/sheetlog/internal/lambdarun"
 	"github.com/sheetlog/sheetlog/pkg/awsschema"
 )
 
@@ -48,6 +49,9 @@ func main() {
 		maxRetries = flag.Int("max-retries", 3, "retries of a failing stream record before it is dead-lettered")
 		timeout    = flag.Duration("timeout", 10*time.Minute, "give up after this long")
 		verbose    = flag.Bool("v", false, "log the harness's own debug messages")
+		retain     = flag.Int("snapshot-retain", 2, "snapshots kept per sheet by the workflow and sweeper functions (negative: all)")
+		retire     = flag.Duration("snapshot-grace", 5*time.Second, "grace before an older snapshot is retired")
+		truncate   = flag.Bool("truncate-log", false, "truncate each log to its oldest snapshot kept")
 		jwtMode    = flag.Bool("jwt", false, "the stack's JWT configuration: the front verifies bearer tokens as API Gateway's JWT authorizer and the API function applies the scope rule; the command is given a signing key (SHEETLOG_E2E_JWT_KEY) and a token allowed everything (SHEETLOG_E2E_TOKEN)")
 	)
 	flag.Parse()
@@ -87,6 +91,7 @@ func main() {
 		SnapshotInterval: *interval, SweepGrace: *grace, SweepEvery: *every,
 		FaultFailFirst: *failFirst, FaultSheetPrefix: *prefix, APIInstances: *apiN,
 		MaxRetries: *maxRetries, Log: log,
+		Retention: lambdarun.Retention{Retain: *retain, Grace: *retire, TruncateLog: *truncate},
 	})
 	if err != nil {
 		fail(log, "starting the harness", err)

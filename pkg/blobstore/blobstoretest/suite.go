@@ -82,6 +82,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blobstore.Store, opts Options
 		{"Copy", copyTests},
 		{"Context", contextTests},
 		{"Concurrency", concurrencyTests},
+		{"Optional", optionalTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -151,6 +151,41 @@ func (d *dir) read(sr *os.Root, name string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// StatBlob implements blobstore.Stater: the file's size and modification
+// time. A blob written by WriteBlob has the time its temporary file was
+// written; a copy shares its source's file (a hard link), and so its time.
+func (d *dir) StatBlob(ctx context.Context, name string) (blobstore.BlobInfo, error) {
+	if err := d.entry(ctx, "StatBlob", name); err != nil {
+		return blobstore.BlobInfo{}, err
+	}
+	sr, err := d.s.openSheet(d.enc, false)
+	if err != nil {
+		if notExist(err) {
+			return blobstore.BlobInfo{}, d.notFound(name)
+		}
+		return blobstore.BlobInfo{}, d.fail(err, "StatBlob", name)
+	}
+	defer sr.Close()
+	path := d.target(name)
+	fi, err := sr.Stat(joinPath(path)) // as read, which opens the file
+	switch {
+	case err == nil:
+	case notExist(err):
+		return blobstore.BlobInfo{}, d.notFound(name)
+	case notDir(err):
+		return blobstore.BlobInfo{}, d.blocked(sr, name)
+	default:
+		return blobstore.BlobInfo{}, d.fail(err, "StatBlob", name)
+	}
+	switch {
+	case fi.IsDir():
+		return blobstore.BlobInfo{}, d.dirInTheWay(sr, path, name)
+	case !fi.Mode().IsRegular():
+		return blobstore.BlobInfo{}, d.fail(fmt.Errorf("%s is not a regular file", fi.Mode().Type()), "StatBlob", name)
+	}
+	return blobstore.BlobInfo{Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
 // dirInTheWay answers a blob operation on name, a directory on disk: a
 // BlobWrongKindError, or a 404 when the directory is empty (which for
 // the contract does not exist).

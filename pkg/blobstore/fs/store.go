@@ -64,6 +64,7 @@ var (
 	_ blobstore.Store   = (*Store)(nil)
 	_ blobstore.BlobDir = (*dir)(nil)
 	_ blobstore.Copier  = (*dir)(nil)
+	_ blobstore.Stater  = (*dir)(nil)
 )
 
 // Open opens the store in directory path, creating the directory and an

@@ -24,6 +24,8 @@
 //     the same name again (the same page when nothing changed in between).
 //     A token from another directory, sheet or store, or one altered in any
 //     way, fails with *errs.NoContinuationError.
+//   - StatBlob (blobstore.Stater) reports when a blob was written on the
+//     clock of Options.Now.
 //   - The Store implements blobstore.Copier within one sheet only, sharing
 //     the (never mutated) bytes. A source in another sheet, or in another
 //     store, gets blobstore.ErrCopyUnsupported and nothing is written:
@@ -42,6 +44,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
 	"github.com/sheetlog/sheetlog/pkg/blobstore/continuation"
@@ -58,11 +61,15 @@ type Options struct {
 	// one Query page. Zero or negative means DefaultPageSize. Tests set it
 	// small to exercise pagination.
 	PageSize int
+	// Now is the clock of the modification times StatBlob reports
+	// (default time.Now); tests of snapshot retention pass a fake one.
+	Now func() time.Time
 }
 
 // Store is an in-memory blob store. It is safe for concurrent use.
 type Store struct {
 	pageSize int
+	now      func() time.Time
 	// tokenKey authenticates continuation tokens, so that a token cannot
 	// be forged, altered or moved to another directory or store.
 	tokens continuation.Sealer
@@ -77,11 +84,13 @@ type Store struct {
 
 type node struct {
 	blobs map[string][]byte // never mutated once stored
-	dirs  map[string]*node
+	// mod holds when each blob was written.
+	mod  map[string]time.Time
+	dirs map[string]*node
 }
 
 func newNode() *node {
-	return &node{blobs: map[string][]byte{}, dirs: map[string]*node{}}
+	return &node{blobs: map[string][]byte{}, mod: map[string]time.Time{}, dirs: map[string]*node{}}
 }
 
 func (n *node) empty() bool { return len(n.blobs) == 0 && len(n.dirs) == 0 }
@@ -90,13 +99,17 @@ var (
 	_ blobstore.Store   = (*Store)(nil)
 	_ blobstore.BlobDir = (*dir)(nil)
 	_ blobstore.Copier  = (*dir)(nil)
+	_ blobstore.Stater  = (*dir)(nil)
 )
 
 // New returns an empty store.
 func New(opts Options) *Store {
-	s := &Store{pageSize: opts.PageSize, sheets: map[string]*node{}}
+	s := &Store{pageSize: opts.PageSize, now: opts.Now, sheets: map[string]*node{}}
 	if s.pageSize <= 0 {
 		s.pageSize = DefaultPageSize
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	// crypto/rand.Read never fails (it crashes the program instead).
 	var key [32]byte
@@ -245,7 +258,9 @@ func (d *dir) put(name string, b []byte) error {
 			return errs.WrongKind(name, true)
 		}
 	}
-	d.create().blobs[name] = b
+	n = d.create()
+	n.blobs[name] = b
+	n.mod[name] = d.s.now()
 	return nil
 }
 
@@ -263,6 +278,7 @@ func (d *dir) RemoveBlob(ctx context.Context, name string) error {
 		return errs.WrongKind(name, true)
 	}
 	delete(n.blobs, name)
+	delete(n.mod, name)
 	d.prune()
 	return nil
 }
@@ -392,4 +408,27 @@ func (d *dir) CopyBlob(ctx context.Context, dstName string, src blobstore.BlobDi
 		}
 	}
 	return errs.NotFound("blob %q not found in %s", srcName, sd)
+}
+
+// StatBlob implements blobstore.Stater: the blob's length and when it was
+// written (by WriteBlob or CopyBlob), on the store's clock.
+func (d *dir) StatBlob(ctx context.Context, name string) (blobstore.BlobInfo, error) {
+	if err := entry(ctx, "StatBlob", name); err != nil {
+		return blobstore.BlobInfo{}, err
+	}
+	d.s.mu.RLock()
+	defer d.s.mu.RUnlock()
+	n, err := d.lookup()
+	if err != nil {
+		return blobstore.BlobInfo{}, err
+	}
+	if n != nil {
+		if b, ok := n.blobs[name]; ok {
+			return blobstore.BlobInfo{Size: int64(len(b)), ModTime: n.mod[name]}, nil
+		}
+		if _, ok := n.dirs[name]; ok {
+			return blobstore.BlobInfo{}, errs.WrongKind(name, true)
+		}
+	}
+	return blobstore.BlobInfo{}, errs.NotFound("blob %q not found in %s", name, d)
 }

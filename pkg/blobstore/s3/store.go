@@ -223,9 +223,14 @@ func (d *dir) WriteBlob(ctx context.Context, name string, data []byte) error {
 	if err := d.writable(ctx, name, key); err != nil {
 		return err
 	}
+	return d.put(ctx, key, data)
+}
+
+// put is one PutObject of data at key.
+func (d *dir) put(ctx context.Context, key string, data []byte) error {
 	// The SDK sends data during the call, so the caller may reuse the
 	// buffer once we return.
-	_, err = d.store.client.PutObject(ctx, &s3.PutObjectInput{
+	_, err := d.store.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        &d.store.bucket,
 		Key:           &key,
 		Body:          bytes.NewReader(data),
@@ -445,15 +450,7 @@ func (d *dir) RemoveAll(ctx context.Context) error {
 // another sheet's keys; blobstore.Copy then reads and writes through the
 // two handles the caller holds.
 func (d *dir) CopyBlob(ctx context.Context, dstName string, src blobstore.BlobDir, srcName string) error {
-	s, ok := src.(*dir)
-	if !ok || s.store != d.store || s.root != d.root {
-		return blobstore.ErrCopyUnsupported
-	}
-	srcKey, err := s.key(srcName)
-	if err != nil {
-		return err
-	}
-	dstKey, err := d.key(dstName)
+	s, srcKey, dstKey, err := d.copyKeys(src, srcName, dstName)
 	if err != nil {
 		return err
 	}
@@ -469,7 +466,12 @@ func (d *dir) CopyBlob(ctx context.Context, dstName string, src blobstore.BlobDi
 	if err := d.writable(ctx, dstName, dstKey); err != nil {
 		return err
 	}
-	_, err = d.store.client.CopyObject(ctx, &s3.CopyObjectInput{
+	return d.copyObject(ctx, s, srcName, srcKey, dstKey)
+}
+
+// copyObject is one CopyObject of s/srcName (at srcKey) to dstKey.
+func (d *dir) copyObject(ctx context.Context, s *dir, srcName, srcKey, dstKey string) error {
+	_, err := d.store.client.CopyObject(ctx, &s3.CopyObjectInput{
 		Bucket:     &d.store.bucket,
 		Key:        &dstKey,
 		CopySource: aws.String(copySource(d.store.bucket, srcKey)),

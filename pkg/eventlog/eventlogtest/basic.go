@@ -246,7 +246,7 @@ func (s *suite) testBodyRoundTrip(t *testing.T) {
 func (s *suite) testLargeEntries(t *testing.T) {
 	large := func(n int) []byte {
 		pad := strings.Repeat(string(rune('a'+n%26)), s.cfg.largeEntryBytes)
-		return fmt.Appendf(nil, `{"type":"X","n":%d,"pad":%q}`, n, pad)
+		return fmt.Appendf(nil, `{"type":"SetCellValueAndFormat","row":%d,"column":0,"value":%q}`, n, pad)
 	}
 	h := s.fresh(t)
 	h.add(0, entry(0))

@@ -37,7 +37,7 @@ func (s *suite) testConcurrentAppenders(t *testing.T) {
 		wg.Go(func() {
 			var next uint64
 			for a := range attempts {
-				b := fmt.Sprintf(`{"type":"Race","writer":%d,"attempt":%d}`, w, a)
+				b := fmt.Sprintf(`{"type":"SetCellValueAndFormat","row":%d,"column":%d,"value":"race"}`, w, a)
 				id := next
 				switch {
 				case a%10 == 9:

@@ -18,8 +18,9 @@
 // (Property). The last two use the same small sequential model of the
 // contract, in which a batch append is one operation. Options scale the
 // heavy tests down for slow backends (Light, Appenders, Batches, History,
-// PropertySteps, PagingEntries) and declare page bounds to check
-// (PageLimits). RunStore checks an eventlog.Store, including its Pending
+// PropertySteps, PagingEntries), declare page bounds to check
+// (PageLimits), and leave out what an implementation does not serve by
+// design (Skip: the HTTP thin client takes only spreadsheet entries). RunStore checks an eventlog.Store, including its Pending
 // listing when it has one.
 //
 // The suite is itself tested: mutants_test.go runs it against 26 broken

@@ -187,7 +187,7 @@ func (g *clientGen) draw(i int) op {
 		es := make([]eventlog.Entry, n)
 		pending := false
 		for j := range es {
-			es[j].Body = fmt.Appendf(nil, `{"type":"L","c":%d,"i":%d,"j":%d}`, g.client, i, j)
+			es[j].Body = fmt.Appendf(nil, `{"type":"SetCellValueAndFormat","row":%d,"column":%d,"value":%d}`, g.client, i, j)
 			switch r.IntN(6) {
 			case 0:
 				if !pending {

@@ -13,7 +13,6 @@
 package memory
 
 import (
-	"bytes"
 	"context"
 	"maps"
 	"slices"
@@ -60,9 +59,10 @@ type Log struct {
 	opts Options
 
 	mu sync.RWMutex
-	// first is the id of entries[0]; the next id is first+len(entries).
+	// first is the id of entries.at(0); the next id is first plus
+	// entries.len().
 	first   eventlog.SequenceID
-	entries []record
+	entries records
 	// hasSnap and snapID cache the newest entry with a snapshot.
 	hasSnap bool
 	snapID  eventlog.SequenceID
@@ -79,7 +79,7 @@ func New(opts Options) *Log {
 }
 
 func (l *Log) next() eventlog.SequenceID {
-	return l.first + eventlog.SequenceID(len(l.entries))
+	return l.first + eventlog.SequenceID(l.entries.len())
 }
 
 func abandoned(err error) error {
@@ -91,7 +91,7 @@ func (l *Log) lastSnapshot(known *eventlog.SequenceID) *eventlog.SnapshotRef {
 	if known == nil || !l.hasSnap || l.snapID == *known {
 		return nil
 	}
-	return &eventlog.SnapshotRef{SequenceID: l.snapID, BlobID: l.entries[l.snapID-l.first].md.Snapshot}
+	return &eventlog.SnapshotRef{SequenceID: l.snapID, BlobID: l.entries.at(int(l.snapID - l.first)).md.Snapshot}
 }
 
 // AddEntry implements eventlog.EventLog: the batch of one entry.
@@ -113,9 +113,18 @@ func (l *Log) AddEntries(ctx context.Context, id eventlog.SequenceID, entries []
 	if next := l.next(); id != next {
 		return nil, errs.Conflict(uint64(id), uint64(next))
 	}
+	// The log keeps its own copy of the bodies: one buffer for the batch.
+	// Records are never changed, so they may share it.
+	size := 0
+	for _, e := range entries {
+		size += len(e.Body)
+	}
+	buf := make([]byte, 0, size)
 	for i, e := range entries {
 		at := id + eventlog.SequenceID(i)
-		l.entries = append(l.entries, record{body: bytes.Clone(e.Body), md: e.Metadata})
+		start := len(buf)
+		buf = append(buf, e.Body...)
+		l.entries.push(record{body: buf[start:len(buf):len(buf)], md: e.Metadata})
 		if e.Snapshot != "" {
 			l.hasSnap, l.snapID = true, at
 		}
@@ -139,7 +148,7 @@ func (l *Log) SetMetadata(ctx context.Context, id eventlog.SequenceID, u eventlo
 	if id < l.first || id >= l.next() {
 		return false, errs.Range("sequence id %d is outside the log [%d, %d)", id, l.first, l.next())
 	}
-	r := &l.entries[id-l.first]
+	r := l.entries.at(int(id - l.first))
 	if u.IfPending != "" && r.md.Pending != u.IfPending {
 		return false, nil
 	}
@@ -165,7 +174,7 @@ func (l *Log) SetMetadata(ctx context.Context, id eventlog.SequenceID, u eventlo
 func (l *Log) findNewestSnapshotBelow(id eventlog.SequenceID) {
 	l.hasSnap = false
 	for i := int(id-l.first) - 1; i >= 0; i-- {
-		if l.entries[i].md.Snapshot != "" {
+		if l.entries.at(i).md.Snapshot != "" {
 			l.hasSnap, l.snapID = true, l.first+eventlog.SequenceID(i)
 			return
 		}
@@ -203,7 +212,7 @@ func (l *Log) Query(ctx context.Context, from eventlog.From, to eventlog.To, kno
 	lo := int(start - l.first)
 	hi, size := lo, 0
 	for hi < int(end-l.first) && hi-lo < l.opts.PageSize {
-		n := len(l.entries[hi].body)
+		n := len(l.entries.at(hi).body)
 		if hi > lo && size+n > l.opts.PageBytes {
 			break
 		}
@@ -212,7 +221,8 @@ func (l *Log) Query(ctx context.Context, from eventlog.From, to eventlog.To, kno
 	}
 	buf := make([]byte, 0, size)
 	p.Entries = make([]eventlog.Entry, 0, hi-lo)
-	for _, r := range l.entries[lo:hi] {
+	for i := lo; i < hi; i++ {
+		r := l.entries.at(i)
 		at := len(buf)
 		buf = append(buf, r.body...)
 		// The three-index slice keeps an append to one body from
@@ -234,11 +244,7 @@ func (l *Log) Truncate(ctx context.Context, start eventlog.SequenceID) error {
 	if start < l.first || start > l.next() {
 		return errs.Range("truncation point %d is outside the log [%d, %d]", start, l.first, l.next())
 	}
-	k := int(start - l.first)
-	// Drop the references so the bodies can be collected; the next
-	// growth of the slice copies only the live part.
-	clear(l.entries[:k])
-	l.entries = l.entries[k:]
+	l.entries.drop(int(start - l.first))
 	l.first = start
 	if l.hasSnap && l.snapID < start {
 		// Every other snapshot was older still.
@@ -310,4 +316,48 @@ func (s *Store) Pending(ctx context.Context) ([]eventlog.PendingEntry, error) {
 		out = append(out, l.pendingEntries(sheets[i])...)
 	}
 	return out, nil
+}
+
+// records holds a log's entries in chunks of chunkSize records, so that
+// a long log grows without copying what it holds (append grows a long
+// slice by a quarter at a time, copying a million entries over and over)
+// and a truncation frees whole chunks.
+type records struct {
+	chunks [][]record
+	// off is the index in chunks[0] of the first record; n the records.
+	off, n int
+}
+
+const chunkSize = 4096
+
+func (rs *records) len() int { return rs.n }
+
+func (rs *records) at(i int) *record {
+	i += rs.off
+	return &rs.chunks[i/chunkSize][i%chunkSize]
+}
+
+// push appends r. A chunk starts small and grows by append up to
+// chunkSize (a short log stays short), then the next chunk begins.
+func (rs *records) push(r record) {
+	i := rs.off + rs.n
+	if i/chunkSize == len(rs.chunks) {
+		rs.chunks = append(rs.chunks, make([]record, 0, 16))
+	}
+	c := &rs.chunks[i/chunkSize]
+	*c = append(*c, r)
+	rs.n++
+}
+
+// drop removes the first k records, letting their bodies be collected.
+func (rs *records) drop(k int) {
+	for i := range k {
+		*rs.at(i) = record{}
+	}
+	rs.off += k
+	rs.n -= k
+	whole := rs.off / chunkSize
+	clear(rs.chunks[:whole])
+	rs.chunks = rs.chunks[whole:]
+	rs.off %= chunkSize
 }
