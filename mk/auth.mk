@@ -19,12 +19,13 @@ run-jwt: build-server ## start the server verifying JWTs signed by the developme
 # The Lambda end to end in the stack's JWT configuration: the harness's
 # front verifies tokens as API Gateway's JWT authorizer does and hands the
 # API function the claims as API Gateway flattens them; the scope table
-# and the bad tokens run through it, and TestHealth with a token allowed
-# everything (test/e2e's other tests run in `make e2e`; they only need
+# and the bad tokens run through it, TestHealth with a token allowed
+# everything, and TestCORSPreflight (preflights answered before the
+# authorizer) (test/e2e's other tests run in `make e2e`; they only need
 # that token, but take minutes).
 .PHONY: e2e-jwt
-e2e-jwt: rie moto e2e-build ## the Lambda binaries end to end behind a JWT authorizer: the per-sheet scope table and bad tokens through the front
-	$(E2E_DIR)/bin/runner -jwt -rie $(RIE) -bin $(E2E_DIR)/bin -logs $(E2E_DIR)/logs-jwt $(E2E_FLAGS) \
-		-- $(GO) test $(E2E_TESTARGS) -run '^(TestSheetScopes|TestHealth)$$' ./test/e2e
+e2e-jwt: $(RIE_STAMP) moto e2e-build ## the Lambda zips end to end behind a JWT authorizer: the per-sheet scope table and bad tokens through the front
+	$(E2E_DIR)/bin/runner -jwt -rie $(RIE) -zips $(E2E_DIR) -arch $(HOST_GOARCH) -logs $(E2E_DIR)/logs-jwt $(E2E_FLAGS) \
+		-- $(GO) test $(E2E_TESTARGS) -run '^(TestSheetScopes|TestHealth|TestCORSPreflight)$$' ./test/e2e
 
 TEST_TARGETS += e2e-jwt

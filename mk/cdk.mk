@@ -24,6 +24,36 @@ CDK_ENV := JSII_RUNTIME_PACKAGE_CACHE_ROOT=$(CURDIR)/.cache/jsii \
 
 TEST_TARGETS += test-infra
 
+# Template scanners, each pinned in a virtualenv of its own (their
+# dependencies must not meet moto's in .venv/). test-infra runs both on the
+# synthesized template beside cdk-nag (sheetlogstack/scanners_test.go).
+CHECKOV_VERSION  := 3.3.30
+CFN_LINT_VERSION := 1.58.0
+CHECKOV_VENV     := $(CURDIR)/.venv/checkov
+CFN_LINT_VENV    := $(CURDIR)/.venv/cfn-lint
+CHECKOV_STAMP    := $(CHECKOV_VENV)/.checkov-$(CHECKOV_VERSION)
+CFN_LINT_STAMP   := $(CFN_LINT_VENV)/.cfn-lint-$(CFN_LINT_VERSION)
+
+# pip_tool(venv, requirement, executable): a fresh virtualenv holding one
+# pinned tool; the stamp is touched by the caller.
+define pip_tool
+@command -v $(PYTHON3) >/dev/null || { echo "python3 is needed to install $(2)" >&2; exit 1; }
+rm -rf $(1) && $(PYTHON3) -m venv $(1)
+$(1)/bin/pip install --disable-pip-version-check --quiet '$(2)'
+test -x $(1)/bin/$(3)
+endef
+
+$(CHECKOV_STAMP):
+	$(call pip_tool,$(CHECKOV_VENV),checkov==$(CHECKOV_VERSION),checkov)
+	touch $@
+
+$(CFN_LINT_STAMP):
+	$(call pip_tool,$(CFN_LINT_VENV),cfn-lint==$(CFN_LINT_VERSION),cfn-lint)
+	touch $@
+
+.PHONY: scanners
+scanners: $(CHECKOV_STAMP) $(CFN_LINT_STAMP) ## install checkov and cfn-lint (pinned, each in .venv/<tool>/)
+
 $(CDK_NPM_STAMP): $(CDK_DIR)/package.json $(CDK_DIR)/package-lock.json
 	cd $(CDK_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -32,8 +62,9 @@ $(CDK_NPM_STAMP): $(CDK_DIR)/package.json $(CDK_DIR)/package-lock.json
 cdk-deps: $(CDK_NPM_STAMP) ## install the pinned CDK CLI and cdklocal (npm ci into infra/cdk/node_modules)
 
 .PHONY: test-infra
-test-infra: cdk-deps ## CDK stack assertions, cdk-nag, LocalStack kit checks (offline; no zips, no Docker)
-	cd $(CDK_DIR) && CI=$${CI:-} $(CDK_ENV) $(GO) test $(CDK_TEST_FLAGS) -count=1 ./...
+test-infra: cdk-deps scanners ## CDK stack assertions, cdk-nag, checkov, cfn-lint, LocalStack kit checks (offline; no zips, no Docker)
+	cd $(CDK_DIR) && CI=$${CI:-} $(CDK_ENV) SHEETLOG_CHECKOV=$(CHECKOV_VENV)/bin/checkov \
+		SHEETLOG_CFN_LINT=$(CFN_LINT_VENV)/bin/cfn-lint $(GO) test $(CDK_TEST_FLAGS) -count=1 ./...
 
 .PHONY: lint-infra
 lint-infra: $(STATICCHECK) ## gofmt, go vet and staticcheck of infra/cdk (slow: type-checks the CDK)
@@ -65,9 +96,9 @@ deploy: cdk-deps cdk-lambda-zips ## `cdk deploy` with your AWS credentials; outp
 LOCALSTACK_COMPOSE := $(CURDIR)/localstack/docker-compose.yml
 LOCALSTACK_OUTPUTS := $(CURDIR)/.cache/localstack-outputs.json
 LOCALSTACK_STACK   ?= Sheetlog
-# dev: destroyable; localstack: no BisectBatchOnFunctionError and a
-# function URL instead of the HTTP API (neither exists in LocalStack's free
-# image); allowAnonymous: the e2e suite does not sign requests.
+# dev: destroyable; localstack: a function URL instead of the HTTP API
+# (LocalStack's community edition has no HTTP APIs); allowAnonymous: the
+# e2e suite does not sign requests.
 LOCALSTACK_CDK_ARGS ?= -c dev=true -c localstack=true -c allowAnonymous=true
 LOCALSTACK_CDK_ALL  := -c stackName=$(LOCALSTACK_STACK) $(LOCALSTACK_CDK_ARGS) $(CDK_ARGS)
 

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -22,6 +23,10 @@ func main() {
 	log := lambdarun.NewLogger(awsschema.FunctionAPI, cfg.LogLevel)
 	if err != nil {
 		lambdarun.Fatal(log, "bad configuration", err)
+	}
+	if cfg.TokenKeySecret == "" {
+		// Every instance must seal continuation tokens with the same key.
+		lambdarun.Fatal(log, "bad configuration", errors.New(awsschema.EnvTokenKeySecret+" is not set"))
 	}
 	stores, err := lambdarun.AWSStores(context.Background(), cfg, log)
 	if err != nil {

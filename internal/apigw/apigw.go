@@ -8,13 +8,14 @@
 //
 //   - The path. The API routes on the escaped path (a "%2F" inside a
 //     blob name must stay inside its segment). Function URLs deliver
-//     rawPath still percent-encoded; HTTP APIs deliver it decoded. A
-//     decoded path can hold characters that may not appear literally in
-//     an escaped one ("?", "#", spaces, non-ASCII, a "%" not followed by
-//     two hex digits): those are escaped, everything else is kept as it
-//     came, so both sources give the handler a valid escaped path. (What
-//     an HTTP API decoded is lost: "/a%2Fb" arrives as "/a/b". No name
-//     sheetlog itself writes is affected.)
+//     rawPath as the client escaped it: it is kept, with only what may
+//     not appear literally in an escaped path escaped. HTTP APIs deliver
+//     it decoded (GatewayPath says how): there every byte that is not a
+//     path character, "%" included, is escaped, so the handler sees the
+//     names the gateway handed over, a literal "%" included (which the
+//     API then refuses). What the gateway decoded or cut off is lost:
+//     "/a%2Fb" arrives as "/a/b"; docs/lambda.md lists what that means
+//     for blob names.
 //   - The body. Responses are base64-encoded unless they are text
 //     (JSON, text/*, YAML) and valid UTF-8, so blob bytes arrive intact.
 //   - Status. A handler that writes nothing answers 200, as net/http
@@ -96,8 +97,11 @@ func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Requ
 		raw = "/" + raw
 	}
 	escaped := EscapePath(raw)
+	if !IsFunctionURL(ev) {
+		escaped = escapeDecoded(raw)
+	}
 	path, err := url.PathUnescape(escaped)
-	if err != nil { // cannot happen: EscapePath leaves only valid escapes
+	if err != nil { // cannot happen: both leave only valid escapes
 		return nil, fmt.Errorf("path %q: %v", raw, err)
 	}
 	u := &url.URL{Path: path, RawPath: escaped, RawQuery: ev.RawQueryString}
@@ -143,6 +147,49 @@ func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Requ
 		req.Body = http.NoBody
 	}
 	return req, nil
+}
+
+// IsFunctionURL reports whether ev comes from a Lambda function URL
+// (whose domain is <url-id>.lambda-url.<region>.on.aws), which sends
+// rawPath escaped; an HTTP API sends it decoded.
+func IsFunctionURL(ev events.APIGatewayV2HTTPRequest) bool {
+	return strings.Contains(ev.RequestContext.DomainName, ".lambda-url.")
+}
+
+// GatewayPath is the rawPath an API Gateway HTTP API hands the function
+// for a request whose escaped path is escaped, as live captures of HTTP
+// APIs show (github.com/hotsock/voker, vokerhttp/testdata/ingress-paths.json):
+// the path is percent-decoded; a "?" that decoding produced ends it (the
+// rest is dropped); what is left is decoded a second time ("%252F"
+// arrives as "/", "%2525" as "%"). A path whose second decoding fails
+// ("%25zz") is refused with 400 before any function runs: ok is false.
+func GatewayPath(escaped string) (rawPath string, ok bool) {
+	once, err := url.PathUnescape(escaped)
+	if err != nil {
+		return "", false
+	}
+	if i := strings.IndexByte(once, '?'); i >= 0 {
+		once = once[:i]
+	}
+	twice, err := url.PathUnescape(once)
+	if err != nil {
+		return "", false
+	}
+	return twice, true
+}
+
+// escapeDecoded escapes a decoded path: every byte that is not a path
+// character is percent-encoded, "%" included.
+func escapeDecoded(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; keepInPath(c) {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // EscapePath makes p a valid escaped URL path while changing nothing that

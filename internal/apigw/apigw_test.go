@@ -209,7 +209,9 @@ func TestBlobs(t *testing.T) {
 	bin := []byte{0, 1, 2, 0xff, 0xfe, '\n', 0x80}
 	f.writeBlob(t, "s1", []string{"5", "tiles", "0-0-100-100"}, bin)
 	f.writeBlob(t, "s1", []string{"5", "index"}, []byte(`{"rowCount":1}`))
-	f.writeBlob(t, "s1", []string{"odd", "100% a+b ü?#"}, []byte("x"))
+	f.writeBlob(t, "s1", []string{"odd", "a+b ü#;@ x"}, []byte("x"))
+	f.writeBlob(t, "s1", []string{"odd", "A"}, []byte("A"))
+	f.writeBlob(t, "s1", []string{"odd", "%41"}, []byte("not addressable"))
 
 	r := f.serve(t, event("GET", "/v1/sheets/s1/blobs/5/tiles/0-0-100-100", "", nil, ""))
 	if r.StatusCode != 200 || !r.IsBase64Encoded || r.Headers["Content-Type"] != "application/octet-stream" || !bytes.Equal(body(t, r), bin) {
@@ -232,14 +234,61 @@ func TestBlobs(t *testing.T) {
 	}
 	// A name that needs escaping, as a function URL (escaped) and as an
 	// HTTP API (decoded) deliver it.
-	for _, p := range []string{"/v1/sheets/s1/blobs/odd/100%25%20a+b%20%C3%BC%3F%23", "/v1/sheets/s1/blobs/odd/100% a+b ü?#"} {
-		if r := f.serve(t, event("GET", p, "", nil, "")); r.StatusCode != 200 || string(body(t, r)) != "x" {
-			t.Errorf("GET %q: %d %s", p, r.StatusCode, r.Body)
+	for _, ev := range []events.APIGatewayV2HTTPRequest{
+		functionURL(event("GET", "/v1/sheets/s1/blobs/odd/a+b%20%C3%BC%23;@%20x", "", nil, "")),
+		event("GET", "/v1/sheets/s1/blobs/odd/a+b ü#;@ x", "", nil, ""),
+	} {
+		if r := f.serve(t, ev); r.StatusCode != 200 || string(body(t, r)) != "x" {
+			t.Errorf("GET %q: %d %s", ev.RawPath, r.StatusCode, r.Body)
+		}
+	}
+	// A name holding "%" or "?" is refused however it arrives; from an
+	// HTTP API a "%" is a literal percent (the gateway decoded the rest),
+	// never an escape: "%41" is not "A".
+	for _, ev := range []events.APIGatewayV2HTTPRequest{
+		functionURL(event("GET", "/v1/sheets/s1/blobs/odd/%2541", "", nil, "")),
+		functionURL(event("GET", "/v1/sheets/s1/blobs/odd/a%3Fb", "", nil, "")),
+		event("GET", "/v1/sheets/s1/blobs/odd/%41", "", nil, ""),
+		event("GET", "/v1/sheets/s1/blobs/odd/a?b", "", nil, ""),
+		event("GET", "/v1/sheets/s1/blobs/odd/100%", "", nil, ""),
+	} {
+		if r := f.serve(t, ev); r.StatusCode != 400 || errType(t, r) != "InvalidBlobNameError" {
+			t.Errorf("GET %q (function URL %v): %d %s", ev.RawPath, apigw.IsFunctionURL(ev), r.StatusCode, r.Body)
 		}
 	}
 	// An escaped slash stays inside its segment and is refused.
-	if r := f.serve(t, event("GET", "/v1/sheets/s1/blobs/a%2Fb", "", nil, "")); r.StatusCode != 400 || errType(t, r) != "InvalidBlobNameError" {
+	if r := f.serve(t, functionURL(event("GET", "/v1/sheets/s1/blobs/a%2Fb", "", nil, ""))); r.StatusCode != 400 || errType(t, r) != "InvalidBlobNameError" {
 		t.Errorf("%%2F: %d %s", r.StatusCode, r.Body)
+	}
+}
+
+// functionURL makes ev a function URL's: same payload, its domain.
+func functionURL(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPRequest {
+	ev.RequestContext.DomainName = "abc123.lambda-url.us-east-1.on.aws"
+	return ev
+}
+
+// GatewayPath reproduces live captures of what an API Gateway HTTP API
+// hands the function for a path (github.com/hotsock/voker,
+// vokerhttp/testdata/ingress-paths.json): decoded, cut at a decoded "?",
+// decoded again; refused when the second decoding fails.
+func TestGatewayPath(t *testing.T) {
+	for sent, want := range map[string]string{
+		"/capture/plain":                             "/capture/plain",
+		"/capture/space%20value":                     "/capture/space value",
+		"/capture/question%3Fvalue":                  "/capture/question",
+		"/capture/percent%25done":                    "", // refused
+		"/capture/hash%23value":                      "/capture/hash#value",
+		"/capture/slash%2Fvalue":                     "/capture/slash/value",
+		"/capture/unicode-%CE%BB-%E4%B8%96%E7%95%8C": "/capture/unicode-λ-世界",
+		"/capture/literal%252Fvalue":                 "/capture/literal/value",
+		"/capture/literal%253Fvalue":                 "/capture/literal?value",
+		"/capture/literal%2525value":                 "/capture/literal%value",
+	} {
+		got, ok := apigw.GatewayPath(sent)
+		if ok != (want != "") || got != want {
+			t.Errorf("GatewayPath(%q) = %q, %v; want %q", sent, got, ok, want)
+		}
 	}
 }
 

@@ -28,11 +28,22 @@ const (
 
 // Event builds the payload-2.0 event a front door would send the function
 // for r, whose body has already been read into body.
+//
+// With DecodedPath the path is GatewayPath's; the caller answers 400
+// itself when GatewayPath refuses it, as the gateway does.
 func Event(r *http.Request, body []byte, style PathStyle) events.APIGatewayV2HTTPRequest {
 	now := time.Now()
 	path := r.URL.EscapedPath()
+	domain := r.Host
 	if style == DecodedPath {
-		path = r.URL.Path
+		if p, ok := GatewayPath(path); ok {
+			path = p
+		} else {
+			path = r.URL.Path
+		}
+	} else {
+		// What tells a function URL's event from an HTTP API's.
+		domain = "local.lambda-url.us-east-1.on.aws"
 	}
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:        "2.0",
@@ -46,13 +57,13 @@ func Event(r *http.Request, body []byte, style PathStyle) events.APIGatewayV2HTT
 			Stage:        "$default",
 			RequestID:    requestID(),
 			APIID:        "local",
-			DomainName:   r.Host,
-			DomainPrefix: strings.SplitN(r.Host, ".", 2)[0],
+			DomainName:   domain,
+			DomainPrefix: strings.SplitN(domain, ".", 2)[0],
 			Time:         now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
 			TimeEpoch:    now.UnixMilli(),
 			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
 				Method:    r.Method,
-				Path:      r.URL.Path,
+				Path:      path,
 				Protocol:  r.Proto,
 				SourceIP:  hostOnly(r.RemoteAddr),
 				UserAgent: r.UserAgent(),

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/sheetlog/sheetlog/pkg/awsschema"
 	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
 )
@@ -21,16 +24,26 @@ type HarnessConfig struct {
 	SweepEveryMS     int64  `json:"sweepEveryMs"`
 	// SnapshotRetain (K, 0 when everything is kept), SnapshotGraceMS (G)
 	// and TruncateLog are the functions' retention.
-	SnapshotRetain  int   `json:"snapshotRetain"`
-	SnapshotGraceMS int64 `json:"snapshotGraceMs"`
-	TruncateLog     bool  `json:"truncateLog"`
+	SnapshotRetain   int    `json:"snapshotRetain"`
+	SnapshotGraceMS  int64  `json:"snapshotGraceMs"`
+	TruncateLog      bool   `json:"truncateLog"`
+	DeadLetterPrefix string `json:"deadLetterPrefix"`
+	// CORSOrigins are the origins the API allows (CORS).
+	CORSOrigins []string `json:"corsOrigins"`
 }
 
 // controlHandler serves the harness-only powers:
 //
 //	GET  /config                       HarnessConfig
 //	GET  /stats                        mapping and sweeper counters
-//	GET  /dead-letters                 the dead-letter queue
+//	GET  /dead-letters                 the dead-letter queue: what Lambda
+//	                                   sends an on-failure destination
+//	POST /stream-records {DDBStreamBatchInfo}
+//	                                   the records of a dead letter's range,
+//	                                   read from the stream (sheet, seq,
+//	                                   pending of each)
+//	POST /redrive {DDBStreamBatchInfo} re-drive them: invoke the workflow
+//	                                   function with those records
 //	POST /drop?sheet=S                 drop every later stream record of S
 //	POST /inject?sheet=S&seq=N&workflow=W
 //	                                   append an entry with pending=W at N,
@@ -52,16 +65,60 @@ func (h *Harness) controlHandler() http.Handler {
 			SnapshotRetain:   max(h.o.Retention.Retain, 0),
 			SnapshotGraceMS:  h.o.Retention.Grace.Milliseconds(),
 			TruncateLog:      h.o.Retention.TruncateLog,
+			DeadLetterPrefix: h.o.DeadLetterPrefix,
+			CORSOrigins:      CORSOrigins,
 		})
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"esm": h.ESM.Stats(), "sweeps": h.Sweeps()})
+		fns := map[string]FunctionCounts{}
+		for _, f := range []*Function{h.API, h.Workflow, h.Sweeper} {
+			st := f.Stats()
+			fns[f.Name()] = FunctionCounts{Invocations: st.Invocations, FunctionErrors: st.FunctionErrors, Restarts: st.Restarts}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"esm": h.ESM.Stats(), "sweeps": h.Sweeps(), "functions": fns})
 	})
 	mux.HandleFunc("GET /emf", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.EMF())
 	})
 	mux.HandleFunc("GET /dead-letters", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.ESM.DeadLetters())
+	})
+	batchInfo := func(w http.ResponseWriter, r *http.Request) (DDBStreamBatchInfo, bool) {
+		var info DDBStreamBatchInfo
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&info); err != nil ||
+			info.ShardID == "" || info.StartSequenceNumber == "" || info.EndSequenceNumber == "" || info.StreamARN == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want a dead letter's DDBStreamBatchInfo"})
+			return info, false
+		}
+		return info, true
+	}
+	mux.HandleFunc("POST /stream-records", func(w http.ResponseWriter, r *http.Request) {
+		info, ok := batchInfo(w, r)
+		if !ok {
+			return
+		}
+		recs, err := RecordsInRange(r.Context(), h.streams, info)
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
+			return
+		}
+		out := make([]RecordKey, len(recs))
+		for i, rec := range recs {
+			out[i] = recordKey(rec)
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("POST /redrive", func(w http.ResponseWriter, r *http.Request) {
+		info, ok := batchInfo(w, r)
+		if !ok {
+			return
+		}
+		resp, n, err := Redrive(r.Context(), h.streams, h.Workflow, info)
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"records": n, "batchItemFailures": resp.BatchItemFailures})
 	})
 	mux.HandleFunc("POST /drop", func(w http.ResponseWriter, r *http.Request) {
 		sheet := r.URL.Query().Get("sheet")
@@ -114,6 +171,36 @@ func (h *Harness) controlHandler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]int{"stored": len(m.Values)})
 	})
 	return mux
+}
+
+// RecordKey is what GET /stream-records says of a record: the entry it is
+// about and whether its new image has pending.
+type RecordKey struct {
+	Sheet          string `json:"sheet"`
+	Seq            string `json:"seq"`
+	SequenceNumber string `json:"sequenceNumber"`
+	Pending        string `json:"pending,omitempty"`
+}
+
+func recordKey(r events.DynamoDBEventRecord) RecordKey {
+	k := RecordKey{SequenceNumber: r.Change.SequenceNumber}
+	if v, ok := r.Change.Keys[awsschema.AttrSheet]; ok && v.DataType() == events.DataTypeString {
+		k.Sheet = v.String()
+	}
+	if v, ok := r.Change.Keys[awsschema.AttrSeq]; ok && v.DataType() == events.DataTypeNumber {
+		k.Seq = v.Number()
+	}
+	if v, ok := r.Change.NewImage[awsschema.AttrPending]; ok && v.DataType() == events.DataTypeString {
+		k.Pending = v.String()
+	}
+	return k
+}
+
+// FunctionCounts are a function's counters as GET /stats reports them.
+type FunctionCounts struct {
+	Invocations    int `json:"invocations"`
+	FunctionErrors int `json:"functionErrors"`
+	Restarts       int `json:"restarts"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

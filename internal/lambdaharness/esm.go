@@ -2,10 +2,12 @@ package lambdaharness
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -46,8 +48,10 @@ type ESMOptions struct {
 	// RetryBackoff is the first retry's delay, doubled per attempt up to
 	// 2 s (default 100 ms).
 	RetryBackoff time.Duration
-	// Fn is the function the records go to.
-	Fn Invoker
+	// Fn is the function the records go to; FunctionARN names it in dead
+	// letters.
+	Fn          Invoker
+	FunctionARN string
 	// DLQFile, when set, receives one JSON line per dead letter.
 	DLQFile string
 	Log     *slog.Logger
@@ -66,8 +70,10 @@ type ESMOptions struct {
 //   - a function error (handler error, crash, timeout): the batch is
 //     split in two when Bisect is on, else retried;
 //   - after MaxRetries retries of the same record the rest of its batch
-//     goes to the dead-letter queue (kept in memory and optionally in a
-//     file) and the shard moves on.
+//     is given up on: its metadata (shard, sequence range, reason) goes to
+//     the dead-letter queue (kept in memory and optionally in a file), as
+//     Lambda sends it to an on-failure destination, and the shard moves
+//     on.
 //
 // Tests can make it drop the records of a sheet (Drop), as if the stream
 // had lost them.
@@ -108,30 +114,45 @@ type SheetStats struct {
 	DeadLettered int `json:"deadLettered"`
 }
 
-// DeadLetter is one batch given up on, as the on-failure destination of a
-// stream mapping receives it: the range of the records from the failed one
-// to the end of its batch (those after it may well have succeeded; the
-// mapping cannot know), here with the records themselves.
+// DeadLetter is what Lambda sends an event source mapping's on-failure
+// destination (SQS, SNS) when it gives up on a batch of a DynamoDB stream:
+// an invocation record holding metadata only, the shard and the range of
+// sequence numbers, never the records themselves
+// (https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html
+// has an example). Whoever handles it reads the records from the stream
+// while the stream still has them (24 hours): see RecordsInRange and the
+// runbook in docs/lambda.md.
 type DeadLetter struct {
-	Time     time.Time `json:"time"`
-	Reason   string    `json:"reason"`
-	Attempts int       `json:"attempts"`
-	// StartSequenceNumber and EndSequenceNumber bound the batch.
-	StartSequenceNumber string       `json:"startSequenceNumber"`
-	EndSequenceNumber   string       `json:"endSequenceNumber"`
-	Records             []DeadRecord `json:"records"`
+	RequestContext struct {
+		RequestID   string `json:"requestId"`
+		FunctionARN string `json:"functionArn"`
+		// Condition is RetryAttemptsExhausted (the harness does not
+		// implement RecordAgeExceeded).
+		Condition              string `json:"condition"`
+		ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+	} `json:"requestContext"`
+	ResponseContext struct {
+		StatusCode      int    `json:"statusCode"`
+		ExecutedVersion string `json:"executedVersion"`
+		// FunctionError is "Unhandled" when the last attempt was a
+		// function error; absent when the function answered with batch
+		// item failures.
+		FunctionError string `json:"functionError,omitempty"`
+	} `json:"responseContext"`
+	Version            string             `json:"version"`
+	Timestamp          string             `json:"timestamp"`
+	DDBStreamBatchInfo DDBStreamBatchInfo `json:"DDBStreamBatchInfo"`
 }
 
-// DeadRecord is a record of a dead-lettered batch.
-type DeadRecord struct {
-	Sheet string `json:"sheet"`
-	// Seq is the entry's sequence id ("" if the key is not a number).
-	Seq       string `json:"seq"`
-	StreamSeq string `json:"streamSeq"`
-	// Failed is true for the records the function reported failed (or
-	// the batch's only record, after a function error).
-	Failed bool                       `json:"failed"`
-	Record events.DynamoDBEventRecord `json:"record"`
+// DDBStreamBatchInfo locates a dead-lettered batch in its stream.
+type DDBStreamBatchInfo struct {
+	ShardID                         string `json:"shardId"`
+	StartSequenceNumber             string `json:"startSequenceNumber"`
+	EndSequenceNumber               string `json:"endSequenceNumber"`
+	ApproximateArrivalOfFirstRecord string `json:"approximateArrivalOfFirstRecord"`
+	ApproximateArrivalOfLastRecord  string `json:"approximateArrivalOfLastRecord"`
+	BatchSize                       int    `json:"batchSize"`
+	StreamARN                       string `json:"streamArn"`
 }
 
 // NewESM compiles the filter and returns a mapping; Run starts it.
@@ -262,6 +283,7 @@ func (m *ESM) describe(ctx context.Context) ([]types.Shard, error) {
 type queued struct {
 	rec   events.DynamoDBEventRecord
 	sheet string
+	shard string
 }
 
 func (m *ESM) runShard(ctx context.Context, shard string) {
@@ -319,6 +341,7 @@ func (m *ESM) runShard(ctx context.Context, shard string) {
 						lastRead = *r.Dynamodb.SequenceNumber
 					}
 					if q, ok := m.admit(lg, r); ok {
+						q.shard = shard
 						queue = append(queue, q)
 					}
 				}
@@ -437,8 +460,8 @@ func (m *ESM) deliver(ctx context.Context, lg *slog.Logger, batch []queued, atte
 	m.mu.Unlock()
 
 	failedAt := -1 // index of the lowest failed record; -1: none
-	failed := map[int]bool{}
 	reason := ""
+	functionError := false
 	switch {
 	case err != nil || res.Failed():
 		m.mu.Lock()
@@ -456,16 +479,13 @@ func (m *ESM) deliver(ctx context.Context, lg *slog.Logger, batch []queued, atte
 			return 0, retryBisect
 		}
 		failedAt = 0
-		failed[0] = true
+		functionError = true
 	default:
 		var resp events.DynamoDBEventResponse
 		if len(res.Body) > 0 && string(res.Body) != "null" {
 			if err := json.Unmarshal(res.Body, &resp); err != nil {
 				lg.Warn("the function's reply is not a batch response; the batch failed", "body", truncate(string(res.Body), 300))
 				failedAt = 0
-				for i := range batch {
-					failed[i] = true
-				}
 				reason = "malformed batch response"
 			}
 		}
@@ -486,11 +506,7 @@ func (m *ESM) deliver(ctx context.Context, lg *slog.Logger, batch []queued, atte
 			if idx < 0 {
 				lg.Warn("an item failure names no record of the batch; the whole batch failed", "itemIdentifier", f.ItemIdentifier)
 				idx = 0
-				for i := range batch {
-					failed[i] = true
-				}
 			}
-			failed[idx] = true
 			if failedAt < 0 || idx < failedAt {
 				failedAt = idx
 			}
@@ -507,29 +523,42 @@ func (m *ESM) deliver(ctx context.Context, lg *slog.Logger, batch []queued, atte
 		m.mu.Unlock()
 		return failedAt, retryBackoff
 	}
-	var recs []DeadRecord
-	for i, q := range batch[failedAt:] {
-		d := DeadRecord{Sheet: q.sheet, StreamSeq: q.rec.Change.SequenceNumber, Failed: failed[failedAt+i], Record: q.rec}
-		if k, ok := q.rec.Change.Keys[awsschema.AttrSeq]; ok && k.DataType() == events.DataTypeNumber {
-			d.Seq = k.Number()
-		}
-		recs = append(recs, d)
+	rest := batch[failedAt:]
+	d := DeadLetter{Version: "1.0", Timestamp: time.Now().UTC().Format("2006-01-02T15:04:05.000Z")}
+	d.RequestContext.RequestID = newUUID()
+	d.RequestContext.FunctionARN = m.o.FunctionARN
+	d.RequestContext.Condition = "RetryAttemptsExhausted"
+	d.RequestContext.ApproximateInvokeCount = *attempts
+	d.ResponseContext.StatusCode = http.StatusOK
+	d.ResponseContext.ExecutedVersion = "$LATEST"
+	if functionError {
+		d.ResponseContext.FunctionError = "Unhandled"
 	}
-	m.deadLetter(lg, DeadLetter{Time: time.Now(), Reason: reason, Attempts: *attempts,
-		StartSequenceNumber: recs[0].StreamSeq, EndSequenceNumber: recs[len(recs)-1].StreamSeq, Records: recs})
+	arrival := func(q queued) string { return q.rec.Change.ApproximateCreationDateTime.UTC().Format(time.RFC3339) }
+	d.DDBStreamBatchInfo = DDBStreamBatchInfo{
+		ShardID:                         rest[0].shard,
+		StartSequenceNumber:             rest[0].rec.Change.SequenceNumber,
+		EndSequenceNumber:               rest[len(rest)-1].rec.Change.SequenceNumber,
+		ApproximateArrivalOfFirstRecord: arrival(rest[0]),
+		ApproximateArrivalOfLastRecord:  arrival(rest[len(rest)-1]),
+		BatchSize:                       len(rest),
+		StreamARN:                       m.o.StreamARN,
+	}
+	m.deadLetter(lg, d, rest, reason)
 	return len(batch), retryNone
 }
 
-func (m *ESM) deadLetter(lg *slog.Logger, d DeadLetter) {
+func (m *ESM) deadLetter(lg *slog.Logger, d DeadLetter, batch []queued, reason string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.dlq = append(m.dlq, d)
-	for _, r := range d.Records {
+	for _, q := range batch {
 		m.stats.DeadLettered++
-		m.sheet(r.Sheet).DeadLettered++
-		lg.Error("record sent to the dead-letter queue", "sheet", r.Sheet, "seq", r.Seq, "streamSeq", r.StreamSeq,
-			"failed", r.Failed, "attempts", d.Attempts, "reason", truncate(d.Reason, 300))
+		m.sheet(q.sheet).DeadLettered++
 	}
+	lg.Error("batch given up on: its range goes to the dead-letter queue", "records", len(batch),
+		"startSequenceNumber", d.DDBStreamBatchInfo.StartSequenceNumber, "endSequenceNumber", d.DDBStreamBatchInfo.EndSequenceNumber,
+		"attempts", d.RequestContext.ApproximateInvokeCount, "reason", truncate(reason, 300))
 	if m.o.DLQFile == "" {
 		return
 	}
@@ -542,6 +571,15 @@ func (m *ESM) deadLetter(lg *slog.Logger, d DeadLetter) {
 	if b, err := json.Marshal(d); err == nil {
 		fmt.Fprintf(f, "%s\n", b)
 	}
+}
+
+// newUUID is a random (version 4) UUID, as Lambda's request ids are.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // sleep waits d or until ctx ends; it reports whether ctx is still live.

@@ -3,6 +3,7 @@ package lambdaharness
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -232,14 +233,16 @@ func TestESMDeadLetters(t *testing.T) {
 	f.write(t, "b", 1, 0)
 	waitFor(t, "b/0 after the dead letter", func() bool { return rc.deliveries()["b/0"] == 1 })
 	dl := m.DeadLetters()[0]
-	if len(dl.Records) != 2 || dl.Attempts != 3 || dl.StartSequenceNumber != dl.Records[0].StreamSeq || dl.EndSequenceNumber != dl.Records[1].StreamSeq {
+	checkDeadLetterShape(t, dl)
+	info := dl.DDBStreamBatchInfo
+	if dl.RequestContext.ApproximateInvokeCount != 3 || dl.RequestContext.Condition != "RetryAttemptsExhausted" ||
+		dl.ResponseContext.FunctionError != "" || info.BatchSize != 2 || info.StreamARN != f.arn || info.ShardID == "" {
 		t.Fatalf("dead letter %+v", dl)
 	}
-	if r := dl.Records[0]; r.Sheet != "a" || r.Seq != "1" || !r.Failed || r.Record.Change.NewImage == nil {
-		t.Errorf("dead record %+v", r)
-	}
-	if r := dl.Records[1]; r.Seq != "2" || r.Failed {
-		t.Errorf("the record after the failed one: %+v", r)
+	// The records are not in it: they are read back from the stream by
+	// the range, from the failed one to the end of its batch.
+	if got := pendingInRange(t, f, info); !slices.Equal(got, []string{"a/1", "a/2"}) {
+		t.Errorf("records of the dead letter's range %v, want [a/1 a/2]", got)
 	}
 	if got := rc.deliveries(); got["a/0"] != 1 || got["a/1"] != 3 || got["a/2"] != 3 {
 		t.Errorf("deliveries %v", got)
@@ -267,8 +270,16 @@ func TestESMBisects(t *testing.T) {
 		return len(m.DeadLetters()) == 1 && d["a/6"] > 0 && d["a/7"] > 0
 	})
 	st := m.Stats()
-	if st.Bisects < 3 || st.DeadLettered != 1 || m.DeadLetters()[0].Records[0].Seq != "5" || !m.DeadLetters()[0].Records[0].Failed {
+	if st.Bisects < 3 || st.DeadLettered != 1 {
 		t.Errorf("stats %+v, dead letters %+v", st, m.DeadLetters())
+	}
+	dl := m.DeadLetters()[0]
+	checkDeadLetterShape(t, dl)
+	if dl.ResponseContext.FunctionError != "Unhandled" || dl.DDBStreamBatchInfo.BatchSize != 1 || dl.RequestContext.ApproximateInvokeCount != 2 {
+		t.Errorf("dead letter %+v", dl)
+	}
+	if got := pendingInRange(t, f, dl.DDBStreamBatchInfo); !slices.Equal(got, []string{"a/5"}) {
+		t.Errorf("records of the dead letter's range %v, want [a/5]", got)
 	}
 	alone := 0
 	for _, b := range rc.seen() {
@@ -303,4 +314,52 @@ func TestESMUnknownItemIdentifier(t *testing.T) {
 	if got := rc.deliveries(); got["a/0"] != 2 || got["a/1"] != 2 || got["a/2"] != 2 {
 		t.Errorf("deliveries %v: the whole batch should have been retried", got)
 	}
+}
+
+// checkDeadLetterShape: the message has exactly the members of the
+// invocation record Lambda sends an on-failure destination for a DynamoDB
+// stream, and no record.
+func checkDeadLetterShape(t *testing.T, dl DeadLetter) {
+	t.Helper()
+	b, err := json.Marshal(dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"DDBStreamBatchInfo", "requestContext", "responseContext", "timestamp", "version"}
+	if got := slices.Sorted(maps.Keys(top)); !slices.Equal(got, want) {
+		t.Errorf("dead letter members %v, want %v", got, want)
+	}
+	var info map[string]any
+	if err := json.Unmarshal(top["DDBStreamBatchInfo"], &info); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"approximateArrivalOfFirstRecord", "approximateArrivalOfLastRecord", "batchSize", "endSequenceNumber",
+		"shardId", "startSequenceNumber", "streamArn"}
+	if got := slices.Sorted(maps.Keys(info)); !slices.Equal(got, want) {
+		t.Errorf("DDBStreamBatchInfo members %v, want %v", got, want)
+	}
+	if _, err := time.Parse(time.RFC3339, info["approximateArrivalOfFirstRecord"].(string)); err != nil {
+		t.Errorf("approximateArrivalOfFirstRecord: %v", err)
+	}
+}
+
+// pendingInRange reads a dead letter's range from the stream and returns
+// the records with pending, as "sheet/seq".
+func pendingInRange(t *testing.T, f *streamFixture, info DDBStreamBatchInfo) []string {
+	t.Helper()
+	recs, err := RecordsInRange(context.Background(), f.env.Streams(), info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range recs {
+		if k := recordKey(r); k.Pending != "" {
+			out = append(out, k.Sheet+"/"+k.Seq)
+		}
+	}
+	return out
 }

@@ -17,6 +17,8 @@ package lambdaharness
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/sheetlog/sheetlog/internal/lambdarun"
 	"github.com/sheetlog/sheetlog/internal/moto"
@@ -48,21 +51,31 @@ type Options struct {
 	// RIE is the aws-lambda-rie executable.
 	RIE string
 	// Binaries maps each function name (awsschema.Function*) to its
-	// bootstrap executable built for this machine.
+	// bootstrap executable (ExtractBootstrap takes it out of its zip).
 	Binaries map[string]string
+	// Emulator runs the bootstraps when they are built for another
+	// architecture than this machine's (qemu-aarch64-static for arm64 on
+	// x86_64); empty: they run natively.
+	Emulator string
 	// LogDir receives the emulators' logs (empty: in memory only).
 	LogDir string
 
 	// SnapshotInterval of the API function (default 50).
 	SnapshotInterval int
 	// SweepGrace and SweepEvery: the sweeper's grace period and schedule
-	// (defaults 1 s and 1 s).
+	// (defaults 1 s and 2 s: a sweep is one Query per pending index shard,
+	// and moto answers each by reading the whole table).
 	SweepGrace, SweepEvery time.Duration
 	// FaultFailFirst and FaultSheetPrefix go to the workflow function
 	// (lambdarun.EnvFaultFailFirst); default 2 (negative: off) and
 	// "fault-".
 	FaultFailFirst   int
 	FaultSheetPrefix string
+	// DeadLetterPrefix: the workflow function fails the first 1 +
+	// MaxRetries attempts of each workflow of these sheets, so that the
+	// mapping dead-letters their records and the next attempt (the
+	// sweeper, or a re-drive) succeeds. Default "dlq-".
+	DeadLetterPrefix string
 	// APIInstances is the API function's concurrency (default 1: see
 	// docs/lambda.md for why more is slower on moto).
 	APIInstances int
@@ -90,7 +103,7 @@ func (o *Options) defaults() {
 		o.SweepGrace = time.Second
 	}
 	if o.SweepEvery == 0 {
-		o.SweepEvery = time.Second
+		o.SweepEvery = 2 * time.Second
 	}
 	switch {
 	case o.FaultFailFirst == 0:
@@ -100,6 +113,9 @@ func (o *Options) defaults() {
 	}
 	if o.FaultSheetPrefix == "" {
 		o.FaultSheetPrefix = "fault-"
+	}
+	if o.DeadLetterPrefix == "" {
+		o.DeadLetterPrefix = "dlq-"
 	}
 	if o.APIInstances == 0 {
 		o.APIInstances = 1
@@ -132,11 +148,12 @@ type Harness struct {
 	// FrontURL is the API's base URL; ControlURL the control endpoint's.
 	FrontURL, ControlURL string
 
-	stores lambdarun.Stores
-	tmp    string
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	srvs   []*http.Server
+	stores  lambdarun.Stores
+	streams StreamsAPI
+	tmp     string
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	srvs    []*http.Server
 
 	mu      sync.Mutex
 	sweeps  SweepStats
@@ -188,6 +205,12 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(h.Bucket)}); err != nil {
 		return nil, fmt.Errorf("creating the bucket: %w", err)
 	}
+	// The continuation token key, one per deployment, as the stack's
+	// generated secret.
+	tokenKey, err := createTokenKey(ctx, h.Config)
+	if err != nil {
+		return nil, err
+	}
 	desc, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(h.Table)})
 	if err != nil {
 		return nil, err
@@ -229,12 +252,13 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	start := func(name string, instances int, timeout time.Duration, mem int, env map[string]string) (*Function, error) {
 		return StartFunction(ctx, o.RIE, FunctionSpec{
 			Name: name, Binary: o.Binaries[name], Env: env, Timeout: timeout, MemoryMB: mem,
-			Instances: instances, LogDir: o.LogDir,
+			Instances: instances, LogDir: o.LogDir, Emulator: o.Emulator,
 		})
 	}
 	apiEnv := with(map[string]string{
 		awsschema.EnvSnapshotInterval: strconv.Itoa(o.SnapshotInterval),
-		awsschema.EnvCORSOrigins:      "http://localhost:3000",
+		awsschema.EnvCORSOrigins:      strings.Join(CORSOrigins, ","),
+		awsschema.EnvTokenKeySecret:   tokenKey,
 	})
 	maps.Copy(apiEnv, o.JWT.apiEnv())
 	authorizer, err := newAuthorizer(runCtx, o.JWT, o.Log)
@@ -248,6 +272,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if h.Workflow, err = start(awsschema.FunctionWorkflow, 1, 60*time.Second, 1024, with(merge(retention, map[string]string{
 		lambdarun.EnvFaultFailFirst:   strconv.Itoa(o.FaultFailFirst),
 		lambdarun.EnvFaultSheetPrefix: o.FaultSheetPrefix,
+		lambdarun.EnvFaultRules:       fmt.Sprintf("%s=%d", o.DeadLetterPrefix, o.MaxRetries+1),
 	}))); err != nil {
 		return nil, err
 	}
@@ -257,8 +282,9 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 		return nil, err
 	}
 
+	h.streams = dynamodbstreams.NewFromConfig(h.Config)
 	h.ESM, err = NewESM(ESMOptions{
-		Streams:       dynamodbstreams.NewFromConfig(h.Config),
+		Streams:       h.streams,
 		StreamARN:     streamARN,
 		FilterPattern: awsschema.StreamFilterPattern,
 		BatchSize:     o.BatchSize,
@@ -266,6 +292,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 		Bisect:        true,
 		PollInterval:  o.PollInterval,
 		Fn:            h.Workflow,
+		FunctionARN:   functionARN(awsschema.FunctionWorkflow),
 		DLQFile:       dlqFile(o.LogDir),
 		Log:           o.Log,
 	})
@@ -276,7 +303,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	go func() { defer h.wg.Done(); _ = h.ESM.Run(runCtx) }()
 	go func() { defer h.wg.Done(); h.sweepLoop(runCtx) }()
 
-	if h.FrontURL, err = h.serve(&Front{Fn: h.API, Log: o.Log, Auth: authorizer}); err != nil {
+	if h.FrontURL, err = h.serve(&Front{Fn: h.API, Log: o.Log, CORS: StackCORS(CORSOrigins...), Auth: authorizer}); err != nil {
 		return nil, err
 	}
 	if h.ControlURL, err = h.serve(h.controlHandler()); err != nil {
@@ -284,6 +311,29 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	}
 	o.Log.Info("harness ready", "front", h.FrontURL, "control", h.ControlURL, "ms", time.Since(t0).Milliseconds())
 	return h, nil
+}
+
+// CORSOrigins are the browser origins the harness's API allows.
+var CORSOrigins = []string{"http://localhost:3000"}
+
+// createTokenKey creates the secret holding the continuation token key
+// and returns its ARN.
+func createTokenKey(ctx context.Context, cfg aws.Config) (string, error) {
+	var b [48]byte
+	_, _ = rand.Read(b[:])
+	out, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name:         aws.String("sheetlog-e2e-token-key"),
+		SecretString: aws.String(base64.RawURLEncoding.EncodeToString(b[:])),
+	})
+	if err != nil {
+		return "", fmt.Errorf("creating the token key secret: %w", err)
+	}
+	return aws.ToString(out.ARN), nil
+}
+
+// functionARN is the ARN a function of the harness would have on AWS.
+func functionARN(name string) string {
+	return "arn:aws:lambda:" + moto.Region + ":000000000000:function:" + name
 }
 
 func dlqFile(dir string) string {

@@ -44,6 +44,9 @@ type FunctionSpec struct {
 	// LogDir receives <name>-<n>.log, everything each emulator and its
 	// function print. Empty: logs are kept in memory only (a tail).
 	LogDir string
+	// Emulator, when set, runs Binary: a user-mode CPU emulator such as
+	// qemu-aarch64-static, for a bootstrap built for another architecture.
+	Emulator string
 }
 
 // Result is the emulator's reply to one invocation.
@@ -282,6 +285,13 @@ func (f *Function) tryStart(ctx context.Context) (*emulator, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.spec.Emulator != "" {
+		// The emulator runs whatever it is handed: the RIE gets a
+		// script that hands it the bootstrap.
+		if bin, err = emulatedBootstrap(f.spec.Emulator, bin); err != nil {
+			return nil, err
+		}
+	}
 	cmd := exec.Command(f.rieBin,
 		"--runtime-interface-emulator-address", e.addr,
 		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
@@ -448,6 +458,26 @@ func (e *emulator) stop() {
 		<-e.done
 	}
 }
+
+// emulatedBootstrap writes, beside bin, a script that runs bin under the
+// emulator, and returns its path.
+func emulatedBootstrap(emulator, bin string) (string, error) {
+	emu, err := exec.LookPath(emulator)
+	if err != nil {
+		return "", fmt.Errorf("the CPU emulator %s: %w", emulator, err)
+	}
+	if emu, err = filepath.Abs(emu); err != nil {
+		return "", err
+	}
+	script := bin + ".emulated"
+	body := "#!/bin/sh\nexec " + shellQuote(emu) + " " + shellQuote(bin) + " \"$@\"\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		return "", err
+	}
+	return script, nil
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // freePorts returns n distinct free loopback ports. They are free when
 // returned; the emulator binds them a moment later (a start that loses

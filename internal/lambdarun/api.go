@@ -11,6 +11,14 @@ import (
 	"github.com/sheetlog/sheetlog/pkg/workers"
 )
 
+// MaxInlineBlobBytes is the largest blob the API function returns in its
+// reply. A Lambda reply is at most 6 MB
+// (https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html), and a
+// binary body travels base64-encoded in it (4/3 of its size): 4 MiB of
+// blob is 5.6 MiB of reply, with room for the headers. A larger blob is
+// answered with a redirect to a short-lived presigned S3 URL.
+const MaxInlineBlobBytes = 4 << 20
+
 // APIHandler is the API Lambda's http.Handler: pkg/api, the handler the
 // single-machine server serves, over s, with host engines whose worker
 // host is implicit (the table's stream forwards every entry written with
@@ -35,6 +43,8 @@ func APIHandler(s Stores, c Config, log *slog.Logger) (http.Handler, error) {
 		Feed:        feed.Poller{},
 		Health:      HealthCheck(s),
 		Logger:      log,
+		// Larger blobs would not fit in the function's reply.
+		MaxInlineBlobBytes: MaxInlineBlobBytes,
 	})
 	if err != nil {
 		return nil, err

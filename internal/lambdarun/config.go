@@ -40,6 +40,11 @@ const (
 	// EnvFaultSheetPrefix limits EnvFaultFailFirst to sheets whose id
 	// starts with it (empty: every sheet).
 	EnvFaultSheetPrefix = "SHEETLOG_FAULT_SHEET_PREFIX"
+	// EnvFaultRules adds more such rules, "prefix=N,prefix=N": the first
+	// N attempts of each workflow of a sheet whose id starts with prefix
+	// fail (the first matching rule counts; the EnvFaultFailFirst one
+	// comes first). For the end-to-end harness; never set by the stack.
+	EnvFaultRules = "SHEETLOG_FAULT_RULES"
 
 	// envMemoryMB is set by Lambda (and by the emulator) to the function's
 	// memory size.
@@ -78,15 +83,38 @@ type Config struct {
 	WorkflowConcurrency int
 	SweepMax            int
 
+	// TokenKeySecret names the Secrets Manager secret holding the
+	// continuation token key (awsschema.EnvTokenKeySecret); TokenKey is
+	// the key itself, once loaded (LoadTokenKey).
+	TokenKeySecret string
+	TokenKey       []byte
+
 	FaultFailFirst   int
 	FaultSheetPrefix string
 	// Retention is what the workflow and sweeper functions retire.
-	Retention Retention
+	Retention  Retention
+	FaultRules []FaultRule
 	// S3PathStyle is set when an endpoint override is in the environment
 	// (emulators serve buckets as paths, not host names).
 	S3PathStyle bool
 	// MetricsNamespace is the CloudWatch namespace of the metrics.
 	MetricsNamespace string
+}
+
+// FaultRule makes the first FailFirst attempts of each workflow of the
+// sheets whose id starts with Prefix fail (fault injection).
+type FaultRule struct {
+	Prefix    string
+	FailFirst int
+}
+
+// faultRules are c's fault injection rules, in the order they apply.
+func (c Config) faultRules() []FaultRule {
+	var rules []FaultRule
+	if c.FaultFailFirst > 0 {
+		rules = append(rules, FaultRule{Prefix: c.FaultSheetPrefix, FailFirst: c.FaultFailFirst})
+	}
+	return append(rules, c.FaultRules...)
 }
 
 // FromEnv reads the configuration with getenv (os.Getenv in the
@@ -102,6 +130,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		SweepMax:            DefaultSweepMax,
 		FaultSheetPrefix:    getenv(EnvFaultSheetPrefix),
 		MetricsNamespace:    cmp.Or(strings.TrimSpace(getenv(awsschema.EnvMetricsNamespace)), awsschema.DefaultMetricsNamespace),
+		TokenKeySecret:      strings.TrimSpace(getenv(awsschema.EnvTokenKeySecret)),
 	}
 	var problems []string
 	bad := func(name, v, want string) {
@@ -131,6 +160,19 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	positive(EnvSweepMax, &c.SweepMax, false)
 	positive(EnvFaultFailFirst, &c.FaultFailFirst, true)
 	c.Retention = retentionFromEnv(getenv, bad)
+
+	for _, r := range strings.Split(getenv(EnvFaultRules), ",") {
+		if r = strings.TrimSpace(r); r == "" {
+			continue
+		}
+		prefix, n, ok := strings.Cut(r, "=")
+		count, err := strconv.Atoi(n)
+		if !ok || err != nil || count < 1 {
+			bad(EnvFaultRules, r, "prefix=N with N a positive integer")
+			continue
+		}
+		c.FaultRules = append(c.FaultRules, FaultRule{Prefix: prefix, FailFirst: count})
+	}
 
 	memMB := defaultCacheMB * 4
 	if v := strings.TrimSpace(getenv(envMemoryMB)); v != "" {

@@ -265,16 +265,21 @@ func TestFaultInjection(t *testing.T) {
 	f := newFixture(t)
 	f.appendCells(t, "fault-1", 0, 3, map[int]string{2: eventlog.WorkflowSnapshot})
 	f.appendCells(t, "plain", 0, 3, map[int]string{2: eventlog.WorkflowSnapshot})
+	f.appendCells(t, "dlq-1", 0, 3, map[int]string{2: eventlog.WorkflowSnapshot})
 	ev := withPending(f.stream(t))
-	w := f.workflows(t, func(c *lambdarun.Config) { c.FaultFailFirst, c.FaultSheetPrefix = 2, "fault-" })
+	w := f.workflows(t, func(c *lambdarun.Config) {
+		c.FaultFailFirst, c.FaultSheetPrefix = 2, "fault-"
+		c.FaultRules = []lambdarun.FaultRule{{Prefix: "dlq-", FailFirst: 3}}
+	})
 	for attempt := 1; attempt <= 3; attempt++ {
 		resp, err := w.HandleStream(context.Background(), ev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := 1
-		if attempt == 3 {
-			want = 0
+		want := 2 // fault-1 fails twice, dlq-1 three times
+		switch attempt {
+		case 3:
+			want = 1
 		}
 		if len(resp.BatchItemFailures) != want {
 			t.Fatalf("attempt %d: failures %v, want %d", attempt, failedIDs(resp), want)
@@ -282,6 +287,12 @@ func TestFaultInjection(t *testing.T) {
 	}
 	if e := f.entry(t, "fault-1", 2); e.Snapshot != "2" {
 		t.Fatalf("fault-1/2 after three attempts: %+v", e.Metadata)
+	}
+	if e := f.entry(t, "dlq-1", 2); e.Snapshot != "" {
+		t.Fatalf("dlq-1/2 after three attempts: %+v", e.Metadata)
+	}
+	if resp, _ := w.HandleStream(context.Background(), ev); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("attempt 4: failures %v", failedIDs(resp))
 	}
 }
 
@@ -355,13 +366,16 @@ func TestConfig(t *testing.T) {
 	}
 	c, err = lambdarun.FromEnv(env(map[string]string{awsschema.EnvTable: "t", awsschema.EnvBucket: "b",
 		awsschema.EnvSweepGrace: "90s", awsschema.EnvSnapshotInterval: "7", lambdarun.EnvCacheMB: "3",
-		awsschema.EnvLogLevel: "DEBUG", "AWS_ENDPOINT_URL_S3": "http://x", lambdarun.EnvFaultFailFirst: "0"}))
+		awsschema.EnvLogLevel: "DEBUG", "AWS_ENDPOINT_URL_S3": "http://x", lambdarun.EnvFaultFailFirst: "0",
+		lambdarun.EnvFaultRules: "dlq-=4, x=1"}))
 	if err != nil || c.SweepGrace != 90*time.Second || c.SnapshotInterval != 7 || c.CacheBytes != 3<<20 ||
-		c.LogLevel != slog.LevelDebug || !c.S3PathStyle {
+		c.LogLevel != slog.LevelDebug || !c.S3PathStyle ||
+		!slices.Equal(c.FaultRules, []lambdarun.FaultRule{{Prefix: "dlq-", FailFirst: 4}, {Prefix: "x", FailFirst: 1}}) {
 		t.Fatalf("set values: %+v %v", c, err)
 	}
 	for k, v := range map[string]string{awsschema.EnvSweepGrace: "soon", awsschema.EnvSnapshotInterval: "0",
-		lambdarun.EnvCacheEngines: "-1", awsschema.EnvLogLevel: "loud", lambdarun.EnvFaultFailFirst: "x"} {
+		lambdarun.EnvCacheEngines: "-1", awsschema.EnvLogLevel: "loud", lambdarun.EnvFaultFailFirst: "x",
+		lambdarun.EnvFaultRules: "dlq-"} {
 		if _, err := lambdarun.FromEnv(env(map[string]string{awsschema.EnvTable: "t", awsschema.EnvBucket: "b", k: v})); err == nil {
 			t.Errorf("%s=%q accepted", k, v)
 		}

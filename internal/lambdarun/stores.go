@@ -34,20 +34,25 @@ type Stores struct {
 
 // AWSStores opens the DynamoDB event log and the S3 blob store named by
 // c, with the SDK's default configuration chain (the function's role in
-// Lambda; AWS_ENDPOINT_URL* and static keys under the emulator). Nothing
-// is sent: the first request happens on first use.
+// Lambda; AWS_ENDPOINT_URL* and static keys under the emulator). The only
+// request it sends is the read of the continuation token key (LoadTokenKey);
+// the stores send theirs on first use.
 func AWSStores(ctx context.Context, c Config, log *slog.Logger) (Stores, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return Stores{}, fmt.Errorf("loading the AWS configuration: %w", err)
 	}
+	if c.TokenKey, err = LoadTokenKey(ctx, cfg, c, log); err != nil {
+		return Stores{}, err
+	}
 	return AWSStoresFromConfig(cfg, c, log)
 }
 
-// AWSStoresFromConfig is AWSStores with a given SDK configuration.
+// AWSStoresFromConfig is AWSStores with a given SDK configuration and
+// c.TokenKey already loaded (nil: a key derived from the bucket name).
 func AWSStoresFromConfig(cfg aws.Config, c Config, log *slog.Logger) (Stores, error) {
 	db := dynamo.New(dynamodb.NewFromConfig(cfg), c.Table, dynamo.Options{Logger: log})
-	blobs, err := s3blob.New(cfg, c.Bucket, s3blob.Options{UsePathStyle: c.S3PathStyle})
+	blobs, err := s3blob.New(cfg, c.Bucket, s3blob.Options{UsePathStyle: c.S3PathStyle, TokenKey: c.TokenKey})
 	if err != nil {
 		return Stores{}, err
 	}

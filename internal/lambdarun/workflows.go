@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,10 +42,9 @@ type Workflows struct {
 	log         *slog.Logger
 	concurrency int
 
-	faultN      int
-	faultPrefix string
-	faultMu     sync.Mutex
-	attempts    map[workers.PendingWorkflowMessage]int
+	faults   []FaultRule
+	faultMu  sync.Mutex
+	attempts map[workers.PendingWorkflowMessage]int
 }
 
 // Worker is the workers.Worker of a Lambda execution environment: the
@@ -86,13 +86,12 @@ func NewWorkflows(s Stores, c Config, log *slog.Logger) *Workflows {
 		cache:       cache,
 		log:         log,
 		concurrency: max(c.WorkflowConcurrency, 1),
-		faultN:      c.FaultFailFirst,
-		faultPrefix: c.FaultSheetPrefix,
+		faults:      c.faultRules(),
 		attempts:    map[workers.PendingWorkflowMessage]int{},
 	}
-	if w.faultN > 0 {
+	for _, r := range w.faults {
 		log.Warn("fault injection is on: the first attempts of each workflow fail",
-			"failFirst", w.faultN, "sheetPrefix", w.faultPrefix)
+			"failFirst", r.FailFirst, "sheetPrefix", r.Prefix)
 	}
 	// The engine's handler runs the workflow on the engine the cache
 	// lends for the duration (Do measures its memory afterwards, which
@@ -117,14 +116,15 @@ func NewWorkflows(s Stores, c Config, log *slog.Logger) *Workflows {
 func (w *Workflows) Cache() *enginecache.Cache { return w.cache }
 
 func (w *Workflows) injectFault(p workers.PendingWorkflowMessage) error {
-	if w.faultN <= 0 || !strings.HasPrefix(p.Sheet, w.faultPrefix) {
+	i := slices.IndexFunc(w.faults, func(r FaultRule) bool { return strings.HasPrefix(p.Sheet, r.Prefix) })
+	if i < 0 {
 		return nil
 	}
 	w.faultMu.Lock()
 	defer w.faultMu.Unlock()
 	w.attempts[p]++
-	if n := w.attempts[p]; n <= w.faultN {
-		return fmt.Errorf("attempt %d of %d failed on purpose: %w", n, w.faultN, ErrInjectedFault)
+	if n, limit := w.attempts[p], w.faults[i].FailFirst; n <= limit {
+		return fmt.Errorf("attempt %d of %d failed on purpose: %w", n, limit, ErrInjectedFault)
 	}
 	return nil
 }

@@ -109,6 +109,13 @@ type Config struct {
 	// CORSOrigins are the origins allowed to call the API from a browser,
 	// compared exactly (scheme://host[:port]); "*" allows any origin.
 	CORSOrigins []string
+	// MaxInlineBlobBytes, when positive, is the largest blob a blob read
+	// returns in its reply: a larger one is answered 307 with a
+	// short-lived URL of the blob, if the blob store can make one
+	// (blobstore.URLReader; S3 can). For front ends whose replies are
+	// bounded (a Lambda reply is at most 6 MB, base64 included). 0: every
+	// blob inline.
+	MaxInlineBlobBytes int64
 	// Feed holds change feed requests (GET log?wait=N) until the sheet's
 	// log may have grown. Nil polls the log with backoff (feed.Poller),
 	// right for any store; a process that makes every append itself

@@ -267,19 +267,26 @@ func TestBlobListingPages(t *testing.T) {
 		cont = c.(string)
 	}
 	slices.Sort(blobs)
-	if !slices.Equal(blobs, []string{"a", "b b", "x%2Fy", "é"}) || !slices.Equal(dirs, []string{"c"}) {
+	// A name holding "%" cannot be addressed through an API Gateway HTTP
+	// API (it decodes the path twice): it is not listed, and reading it is
+	// a 400, as on every deployment.
+	if !slices.Equal(blobs, []string{"a", "b b", "é"}) || !slices.Equal(dirs, []string{"c"}) {
 		t.Fatalf("blobs %q dirs %q", blobs, dirs)
 	}
-	// Names are escaped in paths: a space, a literal "%" and UTF-8.
+	// Names are escaped in paths: a space and UTF-8.
 	for target, want := range map[string]string{
-		"/v1/sheets/s1/blobs/b%20b":   "b b",
-		"/v1/sheets/s1/blobs/x%252Fy": "x%2Fy",
-		"/v1/sheets/s1/blobs/%C3%A9":  "é",
-		"/v1/sheets/s1/blobs/c/d":     "c/d",
+		"/v1/sheets/s1/blobs/b%20b":  "b b",
+		"/v1/sheets/s1/blobs/%C3%A9": "é",
+		"/v1/sheets/s1/blobs/c/d":    "c/d",
 	} {
 		r := f.do("GET", target, "")
 		if r.status != 200 || string(r.body) != want {
 			t.Fatalf("GET %s: %d %q", target, r.status, r.body)
+		}
+	}
+	for _, target := range []string{"/v1/sheets/s1/blobs/x%252Fy", "/v1/sheets/s1/blobs/a%3Fb", "/v1/sheets/s1/blobs/a%3Fb/"} {
+		if r := f.do("GET", target, ""); r.status != 400 || r.json(t)["type"] != "InvalidBlobNameError" {
+			t.Fatalf("GET %s: %d %s, want 400 InvalidBlobNameError", target, r.status, r.body)
 		}
 	}
 	// An empty directory lists as empty.

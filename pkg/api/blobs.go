@@ -2,7 +2,9 @@ package api
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
 	"github.com/sheetlog/sheetlog/pkg/cell"
@@ -23,12 +25,26 @@ func (rq *request) blobPath() ([]string, error) {
 		if err != nil {
 			return nil, &errs.InvalidBlobNameError{Name: s, Message: fmt.Sprintf("blob name %q is not a valid URL path segment", truncate(s, 120))}
 		}
-		if err := blobstore.ValidateName(name); err != nil {
+		// Names the API cannot address on every deployment alike are
+		// refused (blobstore.APIUnaddressable).
+		if err := blobstore.ValidateAPIName(name); err != nil {
 			return nil, err
 		}
 		names[i] = name
 	}
 	return names, nil
+}
+
+// addressableOnly drops the names the API cannot address
+// (blobstore.APIUnaddressable): listings leave them out.
+func addressableOnly(names []string) []string {
+	out := names[:0]
+	for _, n := range names {
+		if !strings.ContainsAny(n, blobstore.APIUnaddressable) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // blobDir validates the sheet and the path and opens the directory that
@@ -69,12 +85,28 @@ func (h *handler) readBlob(rq *request) {
 		rq.fail(err)
 		return
 	}
-	data, err := dir.ReadBlob(rq.ctx, name)
+	var data []byte
+	if ur, ok := dir.(blobstore.URLReader); ok && h.cfg.MaxInlineBlobBytes > 0 {
+		var link *blobstore.BlobURL
+		data, link, err = ur.ReadBlobOrURL(rq.ctx, name, h.cfg.MaxInlineBlobBytes)
+		if err == nil && link != nil {
+			rq.redirect(link.URL)
+			return
+		}
+	} else {
+		data, err = dir.ReadBlob(rq.ctx, name)
+	}
 	if err != nil {
 		rq.fail(err)
 		return
 	}
 	rq.write(200, "application/octet-stream", data)
+}
+
+// redirect answers 307 with the blob's short-lived URL (docs/api.md).
+func (rq *request) redirect(url string) {
+	rq.w.Header().Set("Location", url)
+	rq.write(http.StatusTemporaryRedirect, "application/octet-stream", nil)
 }
 
 // listBlobs serves GET /v1/sheets/{sheet}/blobs/ and .../blobs/{path}/.
@@ -99,9 +131,9 @@ func (h *handler) listBlobs(rq *request) {
 		return
 	}
 	b := append(make([]byte, 0, 64), `{"blobs":`...)
-	b = appendStrings(b, page.Blobs)
+	b = appendStrings(b, addressableOnly(page.Blobs))
 	b = append(b, `,"dirs":`...)
-	b = appendStrings(b, page.Dirs)
+	b = appendStrings(b, addressableOnly(page.Dirs))
 	if page.Continuation != "" {
 		b = append(b, `,"continuation":`...)
 		b = cell.AppendString(b, page.Continuation)

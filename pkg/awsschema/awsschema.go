@@ -26,6 +26,10 @@ const (
 	// AttrPendingSince is the time pending was set, in Unix milliseconds
 	// (N); the sort key of the pending index.
 	AttrPendingSince = "pendingSince"
+	// AttrPendingShard is the partition key of the pending index (N, 0 to
+	// PendingShards-1): present exactly when pending is, and
+	// PendingShard(sheet, seq).
+	AttrPendingShard = "pendingShard"
 )
 
 // AttributeType is a DynamoDB scalar key type.
@@ -69,7 +73,31 @@ type Table struct {
 // is set: only those items carry its partition key, so the index holds
 // exactly the outstanding workflows of every sheet and the sweeper finds
 // them without a table scan.
-const PendingIndexName = "pending-by-age"
+//
+// Its partition key is a shard number, not the workflow name: with one
+// key value for every pending entry, all index writes of every sheet land
+// on one partition, and a throttled index throttles the table's writes.
+// The sweeper Queries each of the PendingShards partitions, oldest first.
+const PendingIndexName = "pending-by-shard"
+
+// PendingShards is the number of partition key values of the pending
+// index. Fixed: changing it strands entries under shards nobody reads.
+const PendingShards = 16
+
+// PendingShard is the pending index partition of the entry seq of sheet:
+// FNV-1a of both, so that one busy sheet spreads over every shard too.
+func PendingShard(sheet string, seq uint64) int {
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset)
+	for i := 0; i < len(sheet); i++ {
+		h = (h ^ uint32(sheet[i])) * prime
+	}
+	h = (h ^ '/') * prime
+	for i := 0; i < 8; i++ {
+		h = (h ^ uint32(byte(seq>>(8*i)))) * prime
+	}
+	return int(h % PendingShards)
+}
 
 // EventLogTable is the event log table shared by all sheets.
 var EventLogTable = Table{
@@ -77,11 +105,17 @@ var EventLogTable = Table{
 	SortKey:      Key{AttrSeq, Number},
 	Indexes: []Index{{
 		Name:         PendingIndexName,
-		PartitionKey: Key{AttrPending, String},
+		PartitionKey: Key{AttrPendingShard, Number},
 		SortKey:      Key{AttrPendingSince, Number},
-		Projection:   "KEYS_ONLY",
+		// The table's keys (sheet, seq) come with every projection; the
+		// workflow name is what the sweeper needs besides.
+		Projection:       "INCLUDE",
+		NonKeyAttributes: []string{AttrPending},
 	}},
-	StreamView:  "NEW_AND_OLD_IMAGES",
+	// Nothing reads a record's old image (the workflow Lambda and its
+	// filter look at NewImage only), and NEW_IMAGE halves what a record
+	// of an updated item carries.
+	StreamView:  "NEW_IMAGE",
 	BillingMode: "PAY_PER_REQUEST",
 }
 
@@ -130,6 +164,11 @@ const (
 	EnvSweepGrace = "SHEETLOG_SWEEP_GRACE"
 	// EnvLogLevel is the slog level: debug, info, warn or error.
 	EnvLogLevel = "SHEETLOG_LOG_LEVEL"
+	// EnvTokenKeySecret names the Secrets Manager secret (ARN or name)
+	// whose value is the HMAC key of blob listing continuation tokens. The
+	// API function reads it once at init; every instance must seal tokens
+	// with the same key, since a token issued by one is redeemed by another.
+	EnvTokenKeySecret = "SHEETLOG_TOKEN_KEY_SECRET"
 	// EnvAPIAuth is how the API's front door authenticates callers:
 	// "jwt" (API Gateway's JWT authorizer: the API function applies the
 	// per-sheet scope rule to the claims it verified), "iam" or "none"
@@ -143,6 +182,21 @@ const (
 	// (Amazon Cognito: the resource server's identifier and a slash).
 	EnvJWTScopePrefix = "SHEETLOG_JWT_SCOPE_PREFIX"
 )
+
+// CORS of the HTTP API, when origins are configured: what API Gateway
+// answers a preflight request with, before any authorizer. The end-to-end
+// harness's front answers preflight requests from the same values.
+var (
+	// CORSAllowMethods are the methods a browser may use.
+	CORSAllowMethods = []string{"GET", "HEAD", "POST", "OPTIONS"}
+	// CORSAllowHeaders are the request headers a browser may send:
+	// bearer tokens (JWT authorization), JSON bodies, and what SigV4
+	// signing adds (IAM authorization).
+	CORSAllowHeaders = []string{"content-type", "authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
+)
+
+// CORSMaxAgeSeconds is how long a browser may cache a preflight answer.
+const CORSMaxAgeSeconds = 3600
 
 // Values of EnvAPIAuth.
 const (

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -69,6 +70,25 @@ type Copier interface {
 	CopyBlob(ctx context.Context, dstName string, src BlobDir, srcName string) error
 }
 
+// URLReader is an optional capability of a BlobDir whose store can hand
+// out short-lived URLs from which a blob is fetched directly (S3 presigned
+// GETs): a front end that cannot return large bodies itself (a Lambda
+// reply is at most 6 MB) sends the client there instead.
+type URLReader interface {
+	// ReadBlobOrURL is ReadBlob for a blob of at most maxBytes bytes;
+	// for a larger one it reads nothing of it and returns a URL that
+	// serves its bytes to a plain GET, with no credentials, until the
+	// URL's Expires. Errors are ReadBlob's.
+	ReadBlobOrURL(ctx context.Context, name string, maxBytes int64) ([]byte, *BlobURL, error)
+}
+
+// BlobURL is where a large blob can be fetched for a short while.
+type BlobURL struct {
+	URL     string
+	Size    int64
+	Expires time.Time
+}
+
 // ErrCopyUnsupported is returned by Copier.CopyBlob when it cannot copy
 // between the given directories.
 var ErrCopyUnsupported = errors.New("blobstore: server-side copy not supported between these directories")
@@ -102,6 +122,32 @@ func copyVia(ctx context.Context, server func() error, src BlobDir, srcName stri
 // sheetid.Validate; the roots of two sheets never share a blob.
 type Store interface {
 	Sheet(sheet string) (BlobDir, error)
+}
+
+// APIUnaddressable are the characters a blob name may hold in a store but
+// not in the HTTP API (pkg/api): behind an API Gateway HTTP API, which
+// decodes a path twice and cuts it at a decoded "?", no escaping of "%" or
+// "?" reaches the function intact (docs/lambda.md), so the same name would
+// read a different blob, or none, on AWS; U+FFFD is what a path decoded
+// into bytes that are not UTF-8 turns into in the function's JSON event,
+// so a name holding it cannot be told from a mangled one. The API refuses
+// such names alike on every deployment (errs.InvalidBlobNameError) and
+// leaves them out of listings; pkg/client refuses them before any request.
+// The engine never writes such names.
+const APIUnaddressable = "%?\uFFFD"
+
+// ValidateAPIName is ValidateName, and refuses the names the HTTP API
+// cannot address (APIUnaddressable). The error is an
+// *errs.InvalidBlobNameError.
+func ValidateAPIName(name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if strings.ContainsAny(name, APIUnaddressable) {
+		return &errs.InvalidBlobNameError{Name: name, Message: fmt.Sprintf(
+			"blob name %q holds %q, %q or U+FFFD, which this API cannot address (an HTTP API gateway decodes them away)", name, "%", "?")}
+	}
+	return nil
 }
 
 // ValidateName checks a blob or directory name: 1 to 100 characters, no

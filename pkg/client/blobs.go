@@ -61,7 +61,9 @@ func (d *Dir) check(name string) error {
 	if err := sheetid.Validate(d.sheet); err != nil {
 		return err
 	}
-	return blobstore.ValidateName(name)
+	// The API refuses names it cannot address on every deployment
+	// (blobstore.APIUnaddressable): refused here, before any request.
+	return blobstore.ValidateAPIName(name)
 }
 
 // ReadBlob implements blobstore.BlobDir.

@@ -155,7 +155,40 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
+	hc := *c.hc
+	hc.CheckRedirect = withoutCredentialsElsewhere(hc.CheckRedirect)
+	c.hc = &hc
 	return c, nil
+}
+
+// withoutCredentialsElsewhere wraps an http.Client's CheckRedirect (nil:
+// the default policy, at most 10 redirects) so that a redirect to another
+// host carries none of the API's credentials. net/http drops
+// Authorization there, but not a SigV4 signature's X-Amz-Date,
+// X-Amz-Security-Token and X-Amz-Content-Sha256; and the AWS deployment
+// redirects a large blob's read to a presigned S3 URL (docs/api.md), which
+// S3 refuses (403 AccessDenied, "There were headers present in the
+// request which were not signed") when it comes with x-amz- headers the
+// URL did not sign (see https://github.com/rustfs/rustfs/pull/7425,
+// https://github.com/agilord/aws_client/issues/238).
+func withoutCredentialsElsewhere(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if req.URL.Host != via[0].URL.Host {
+			req.Header.Del("Authorization")
+			for k := range req.Header {
+				if strings.HasPrefix(strings.ToLower(k), "x-amz-") {
+					req.Header.Del(k)
+				}
+			}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 }
 
 // BaseURL is the base URL the client talks to.

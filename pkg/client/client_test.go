@@ -325,3 +325,47 @@ func TestBaseURL(t *testing.T) {
 		t.Errorf("New: %v %q", err, fmt.Sprint(c.BaseURL()))
 	}
 }
+
+// TestBlobRedirect: a blob read redirected to another host (the AWS
+// deployment's presigned S3 URL of a large blob) follows the redirect and
+// carries none of the API's credentials there: no Authorization, and none
+// of a SigV4 signature's x-amz- headers, which S3 refuses on a presigned
+// URL that did not sign them.
+func TestBlobRedirect(t *testing.T) {
+	blob := strings.Repeat("tile", 1000)
+	var leaked atomic.Value
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var creds []string
+		for k := range r.Header {
+			if k == "Authorization" || strings.HasPrefix(strings.ToLower(k), "x-amz-") {
+				creds = append(creds, k)
+			}
+		}
+		leaked.Store(fmt.Sprint(creds))
+		_, _ = w.Write([]byte(blob))
+	}))
+	defer other.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Security-Token") == "" {
+			t.Errorf("the API's request is not signed with the session token: %v", r.Header)
+		}
+		// 127.0.0.1 and localhost: another host, as S3 is to API Gateway.
+		http.Redirect(w, r, strings.Replace(other.URL, "127.0.0.1", "localhost", 1)+"/bucket/key?X-Amz-Signature=x", http.StatusTemporaryRedirect)
+	}))
+	defer api.Close()
+	creds := credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "session")
+	c, err := client.New(api.URL, client.WithAuth(&client.SigV4{Credentials: aws.NewCredentialsCache(creds), Region: "eu-west-1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Blobs("sheet-1").ReadBlob(t.Context(), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != blob {
+		t.Fatalf("read %d bytes, want the %d the redirect serves", len(b), len(blob))
+	}
+	if l, _ := leaked.Load().(string); l != "[]" {
+		t.Errorf("the redirected request carried the API's credentials: %s", l)
+	}
+}

@@ -103,7 +103,37 @@ func needHarness(t *testing.T, what string) harnessConfig {
 	return hc
 }
 
-var httpClient = &http.Client{Timeout: 60 * time.Second}
+// httpClient follows redirects (a large blob is answered with one to a
+// presigned URL) without carrying the API's credentials to another host:
+// Go drops Authorization there by itself, and the SigV4 headers go too,
+// since the URL carries its own signature.
+var httpClient = &http.Client{Timeout: 60 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return fmt.Errorf("stopped after %d redirects", len(via))
+	}
+	if req.URL.Host != via[0].URL.Host {
+		for k := range req.Header {
+			if strings.HasPrefix(strings.ToLower(k), "x-amz-") {
+				req.Header.Del(k)
+			}
+		}
+	}
+	return nil
+}}
+
+// authorize adds the configured credentials to req, whose body is payload.
+func authorize(req *http.Request, payload []byte) error {
+	if cfg.token != "" {
+		req.Header.Set("Authorization", "Bearer "+cfg.token)
+	}
+	if cfg.sigv4 {
+		sum := sha256.Sum256(payload)
+		if err := v4.NewSigner().SignHTTP(req.Context(), cfg.creds, req, hex.EncodeToString(sum[:]), "execute-api", cfg.region, time.Now()); err != nil {
+			return fmt.Errorf("signing: %w", err)
+		}
+	}
+	return nil
+}
 
 // reply is an HTTP response, fully read.
 type reply struct {
@@ -145,14 +175,8 @@ func try(ctx context.Context, method, path string, body any) (reply, error) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if cfg.token != "" {
-		req.Header.Set("Authorization", "Bearer "+cfg.token)
-	}
-	if cfg.sigv4 {
-		sum := sha256.Sum256(payload)
-		if err := v4.NewSigner().SignHTTP(ctx, cfg.creds, req, hex.EncodeToString(sum[:]), "execute-api", cfg.region, time.Now()); err != nil {
-			return reply{}, fmt.Errorf("signing: %w", err)
-		}
+	if err := authorize(req, payload); err != nil {
+		return reply{}, err
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -129,34 +130,17 @@ func TestSweeperCompletesLostRecords(t *testing.T) {
 // TestUnknownWorkflowIsDeadLettered writes an entry naming a workflow
 // nobody knows straight into the table (the API refuses pending from
 // clients): the workflow Lambda reports it as failed, the mapping retries
-// it a bounded number of times and then dead-letters it, and the API keeps
-// serving the sheet.
+// it a bounded number of times and then sends the batch's range to the
+// dead-letter queue, and the API keeps serving the sheet.
 func TestUnknownWorkflowIsDeadLettered(t *testing.T) {
 	hc := needHarness(t, "write an entry with an unknown workflow and read the dead-letter queue")
 	t.Parallel()
 	sheet := "poison-" + cfg.runID
 	control(t, http.MethodPost, "/inject?sheet="+sheet+"&seq=0&workflow=no-such-workflow", nil)
-	deadline := time.Now().Add(time.Duration(hc.MaxRetries+2)*5*time.Second + 10*time.Second)
-	var found *deadLetter
-	for found == nil {
-		var dl []deadLetter
-		control(t, http.MethodGet, "/dead-letters", &dl)
-		for i := range dl {
-			for _, r := range dl[i].Records {
-				if r.Sheet == sheet && r.Seq == "0" && r.Failed {
-					found = &dl[i]
-				}
-			}
-		}
-		if found == nil {
-			if time.Now().After(deadline) {
-				t.Fatal("the record of the unknown workflow never reached the dead-letter queue")
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	if found.Attempts != hc.MaxRetries+1 {
-		t.Errorf("dead-lettered after %d attempts, want %d (1 + %d retries)", found.Attempts, hc.MaxRetries+1, hc.MaxRetries)
+	found := deadLetterFor(t, sheet, "0", time.Duration(hc.MaxRetries+2)*5*time.Second+10*time.Second)
+	if found.RequestContext.ApproximateInvokeCount != hc.MaxRetries+1 || found.RequestContext.Condition != "RetryAttemptsExhausted" {
+		t.Errorf("dead-lettered after %d attempts (%s), want %d (1 + %d retries, RetryAttemptsExhausted)",
+			found.RequestContext.ApproximateInvokeCount, found.RequestContext.Condition, hc.MaxRetries+1, hc.MaxRetries)
 	}
 	entries := readLog(t, sheet, 0, 1)
 	if len(entries) != 1 || entries[0].Pending != "no-such-workflow" || entries[0].Snapshot != "" {
@@ -166,7 +150,80 @@ func TestUnknownWorkflowIsDeadLettered(t *testing.T) {
 	if _, err := thin(t).Log(sheet).AddEntry(context.Background(), 1, entryOf(genEntry{row: 1, col: 1, value: json.RawMessage("1")}), nil); err != nil {
 		t.Fatalf("append after the poisoned entry: %v", err)
 	}
-	t.Logf("dead-lettered after %d attempts: %s", found.Attempts, found.Reason)
+	t.Logf("dead-lettered after %d attempts", found.RequestContext.ApproximateInvokeCount)
+}
+
+// TestDeadLetterRunbook follows docs/lambda.md's runbook on a workflow
+// whose stream deliveries all fail (the harness's workflow function fails
+// the first 1 + retries attempts of the dead-letter prefix's sheets):
+//
+//  1. the dead letter holds what Lambda sends an on-failure destination for
+//     a stream, metadata only, no record;
+//  2. the sweeper runs the entry anyway: it completes with no help;
+//  3. the operator finds the entries from the letter's range, read back
+//     from the stream, and checks them through the API;
+//  4. a re-drive by hand (those records sent to the workflow function
+//     again) is accepted, with no failure.
+func TestDeadLetterRunbook(t *testing.T) {
+	hc := needHarness(t, "make every stream delivery of a workflow fail and read the dead-letter queue")
+	t.Parallel()
+	if hc.DeadLetterPrefix == "" {
+		t.Fatal("the harness has no dead-letter prefix")
+	}
+	r := newSheetRun(hc.DeadLetterPrefix+cfg.runID, generate(55, hc.SnapshotInterval+5))
+	t.Cleanup(r.stop)
+	r.runAndCheck(t) // 2: the snapshot completes, by the sweeper
+	snaps := r.snapshotIDs()
+	if len(snaps) != 1 {
+		t.Fatalf("snapshots requested at %v, want one", snaps)
+	}
+	seq := strconv.FormatUint(snaps[0], 10)
+	d := deadLetterFor(t, r.sheet, seq, time.Duration(hc.MaxRetries+2)*5*time.Second+10*time.Second)
+
+	// 1: metadata only.
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(d.raw, &members); err != nil {
+		t.Fatal(err)
+	}
+	keys := slices.Sorted(maps.Keys(members))
+	if want := []string{"DDBStreamBatchInfo", "requestContext", "responseContext", "timestamp", "version"}; !slices.Equal(keys, want) {
+		t.Errorf("dead letter members %v, want %v (no records: Lambda sends none)", keys, want)
+	}
+	if d.RequestContext.ApproximateInvokeCount != hc.MaxRetries+1 {
+		t.Errorf("approximateInvokeCount %d, want %d", d.RequestContext.ApproximateInvokeCount, hc.MaxRetries+1)
+	}
+	var st harnessStats
+	control(t, http.MethodGet, "/stats", &st)
+	s := st.ESM.Sheets[r.sheet]
+	if s.ItemFailures != hc.MaxRetries+1 || s.DeadLettered == 0 {
+		t.Errorf("stream deliveries of %s: %d item failures, %d dead-lettered; want %d and at least 1",
+			r.sheet, s.ItemFailures, s.DeadLettered, hc.MaxRetries+1)
+	}
+	if st.Sweeps.Ran == 0 {
+		t.Error("the sweeper ran no workflow, yet every stream delivery failed and the snapshot completed")
+	}
+
+	// 3: the entry named by the range is complete (checked through the API).
+	e := readLog(t, r.sheet, snaps[0], snaps[0]+1)
+	if len(e) != 1 || e[0].Pending != "" || e[0].Snapshot != seq {
+		t.Errorf("entry %s of %s after the sweep: %+v, want snapshot %s and nothing pending", seq, r.sheet, e, seq)
+	}
+
+	// 4: re-drive the range by hand.
+	var res struct {
+		Records  int `json:"records"`
+		Failures []struct {
+			ItemIdentifier string `json:"itemIdentifier"`
+		} `json:"batchItemFailures"`
+	}
+	if err := controlErr(http.MethodPost, "/redrive", d.Info, &res); err != nil {
+		t.Fatalf("re-drive: %v", err)
+	}
+	if res.Records == 0 || len(res.Failures) != 0 {
+		t.Errorf("re-drive: %d records sent, failures %v; want some and none", res.Records, res.Failures)
+	}
+	t.Logf("dead letter after %d attempts; the sweeper completed the snapshot; a re-drive of %d records from the stream succeeded",
+		d.RequestContext.ApproximateInvokeCount, res.Records)
 }
 
 func logLatency(t *testing.T, name string, ms []float64) {

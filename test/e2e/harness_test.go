@@ -6,19 +6,22 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // harnessConfig mirrors the harness's GET /config.
 type harnessConfig struct {
-	SnapshotInterval int    `json:"snapshotInterval"`
-	FaultFailFirst   int    `json:"faultFailFirst"`
-	FaultSheetPrefix string `json:"faultSheetPrefix"`
-	MaxRetries       int    `json:"maxRetries"`
-	SweepGraceMS     int64  `json:"sweepGraceMs"`
-	SweepEveryMS     int64  `json:"sweepEveryMs"`
-	SnapshotRetain   int    `json:"snapshotRetain"`
-	SnapshotGraceMS  int64  `json:"snapshotGraceMs"`
-	TruncateLog      bool   `json:"truncateLog"`
+	SnapshotInterval int      `json:"snapshotInterval"`
+	FaultFailFirst   int      `json:"faultFailFirst"`
+	FaultSheetPrefix string   `json:"faultSheetPrefix"`
+	MaxRetries       int      `json:"maxRetries"`
+	SweepGraceMS     int64    `json:"sweepGraceMs"`
+	SweepEveryMS     int64    `json:"sweepEveryMs"`
+	SnapshotRetain   int      `json:"snapshotRetain"`
+	SnapshotGraceMS  int64    `json:"snapshotGraceMs"`
+	TruncateLog      bool     `json:"truncateLog"`
+	DeadLetterPrefix string   `json:"deadLetterPrefix"`
+	CORSOrigins      []string `json:"corsOrigins"`
 }
 
 type harnessStats struct {
@@ -40,16 +43,76 @@ type harnessStats struct {
 			Passes int `json:"passes"`
 		} `json:"retire"`
 	} `json:"sweeps"`
+	Functions map[string]struct {
+		Invocations int `json:"invocations"`
+	} `json:"functions"`
 }
 
+// deadLetter is what Lambda sends the on-failure destination of a
+// DynamoDB stream mapping: metadata only.
 type deadLetter struct {
-	Reason   string `json:"reason"`
-	Attempts int    `json:"attempts"`
-	Records  []struct {
-		Sheet  string `json:"sheet"`
-		Seq    string `json:"seq"`
-		Failed bool   `json:"failed"`
-	} `json:"records"`
+	RequestContext struct {
+		Condition              string `json:"condition"`
+		ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+	} `json:"requestContext"`
+	ResponseContext struct {
+		FunctionError string `json:"functionError"`
+	} `json:"responseContext"`
+	Info json.RawMessage `json:"DDBStreamBatchInfo"`
+	// raw is the whole message.
+	raw json.RawMessage
+}
+
+func (d *deadLetter) UnmarshalJSON(b []byte) error {
+	type plain deadLetter
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*d = deadLetter(p)
+	d.raw = append(json.RawMessage(nil), b...)
+	return nil
+}
+
+// streamRecord is a record of a dead letter's range, as the harness reads
+// it back from the stream (the runbook's GetRecords).
+type streamRecord struct {
+	Sheet          string `json:"sheet"`
+	Seq            string `json:"seq"`
+	SequenceNumber string `json:"sequenceNumber"`
+	Pending        string `json:"pending"`
+}
+
+// deadLetterFor waits until a dead letter's range holds the record of
+// sheet/seq and returns the letter, reading each new letter's range from
+// the stream once.
+func deadLetterFor(t *testing.T, sheet, seq string, wait time.Duration) deadLetter {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	looked := map[string]bool{}
+	for {
+		var dl []deadLetter
+		control(t, http.MethodGet, "/dead-letters", &dl)
+		for _, d := range dl {
+			if looked[string(d.Info)] {
+				continue
+			}
+			looked[string(d.Info)] = true
+			var recs []streamRecord
+			if err := controlErr(http.MethodPost, "/stream-records", d.Info, &recs); err != nil {
+				t.Fatalf("reading a dead letter's records from the stream: %v", err)
+			}
+			for _, r := range recs {
+				if r.Sheet == sheet && r.Seq == seq && r.Pending != "" {
+					return d
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no dead letter names %s/%s after %v", sheet, seq, wait)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // control calls the harness's control endpoint and decodes its JSON reply

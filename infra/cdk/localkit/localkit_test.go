@@ -93,7 +93,7 @@ func TestComposeFile(t *testing.T) {
 		t.Errorf("image %q is not pinned to a release", ls.Image)
 	}
 	services := strings.Split(ls.Environment["SERVICES"], ",")
-	for _, want := range []string{"dynamodb", "dynamodbstreams", "s3", "lambda", "apigateway", "sqs", "events", "iam", "sts", "cloudformation", "logs", "cloudwatch", "ssm"} {
+	for _, want := range []string{"dynamodb", "dynamodbstreams", "s3", "lambda", "apigateway", "sqs", "events", "iam", "sts", "cloudformation", "logs", "cloudwatch", "ssm", "secretsmanager"} {
 		if !slices.Contains(services, want) {
 			t.Errorf("SERVICES %q lacks %s", ls.Environment["SERVICES"], want)
 		}

@@ -36,6 +36,9 @@ const (
 	CtxSnapshotGrace    = "snapshotGrace"    // Props.Retention.Grace
 	CtxTruncateLog      = "truncateLog"      // Props.Retention.TruncateLog
 	CtxTracing          = "tracing"          // !Props.DisableTracing (default true)
+	// CtxReservedConcurrency=false leaves every function unreserved (an
+	// account whose concurrency limit is too low for any reservation).
+	CtxReservedConcurrency = "reservedConcurrency"
 )
 
 // DefaultStackName is the CloudFormation stack name unless the stackName
@@ -53,10 +56,12 @@ func StackName(node constructs.Node) string {
 // PropsFromContext reads the knobs that make sense on a command line from
 // the app's context. Every other field keeps its default.
 //
-// localstack=true is a preset for LocalStack's free image: it turns off
-// BisectBatchOnFunctionError (not implemented there) and, unless endpoint
-// is given, serves the API from a Lambda function URL (HTTP APIs are not
-// emulated there). It does not imply dev or allowAnonymous: say those too.
+// localstack=true is a preset for LocalStack: unless endpoint is given,
+// it serves the API from a Lambda function URL (LocalStack's community
+// edition does not emulate HTTP APIs). The event source mapping stays as
+// on AWS: LocalStack accepts BisectBatchOnFunctionError and ignores it
+// (see localstack/README.md). It does not imply dev or allowAnonymous:
+// say those too.
 func PropsFromContext(node constructs.Node) (Props, error) {
 	var (
 		p    Props
@@ -114,11 +119,8 @@ func PropsFromContext(node constructs.Node) (Props, error) {
 	p.Dev = boolean(CtxDev)
 	p.AllowAnonymous = boolean(CtxAllowAnonymous)
 	p.Endpoint = Endpoint(str(CtxEndpoint))
-	if boolean(CtxLocalStack) {
-		p.Stream.DisableBisect = true
-		if p.Endpoint == "" {
-			p.Endpoint = EndpointFunctionURL
-		}
+	if boolean(CtxLocalStack) && p.Endpoint == "" {
+		p.Endpoint = EndpointFunctionURL
 	}
 	p.JWTIssuer = str(CtxJWTIssuer)
 	p.JWTAudience = list(CtxJWTAudience)
@@ -138,6 +140,13 @@ func PropsFromContext(node constructs.Node) (Props, error) {
 	}
 	if s, ok := get(CtxTracing); ok && s != "" {
 		p.DisableTracing = !boolean(CtxTracing)
+	}
+	if s, ok := get(CtxReservedConcurrency); ok && s != "" {
+		if reserve, err := strconv.ParseBool(s); err != nil {
+			errs = append(errs, fmt.Errorf("context %s=%q: want true or false", CtxReservedConcurrency, s))
+		} else if !reserve {
+			p.API.ReservedConcurrency, p.Workflow.ReservedConcurrency, p.Sweeper.ReservedConcurrency = -1, -1, -1
+		}
 	}
 	p.SweepGrace = duration(CtxSweepGrace)
 	p.SweepRate = duration(CtxSweepRate)

@@ -28,10 +28,12 @@ type FunctionSettings struct {
 	// MemoryMiB also buys CPU: Lambda allots CPU in proportion to memory.
 	MemoryMiB int
 	Timeout   time.Duration
-	// ReservedConcurrency caps (and reserves) concurrent executions; 0
-	// leaves the function unreserved. Unreserved is the default because a
-	// new account's concurrency limit can be as low as 10, and any
-	// reservation there makes the deployment fail.
+	// ReservedConcurrency caps (and reserves) concurrent executions. 0
+	// means the function's default (see DefaultWorkflow and friends); a
+	// negative value leaves the function unreserved. A new account's
+	// concurrency limit can be as low as 10, and Lambda refuses a
+	// reservation that leaves less than its minimum unreserved: deploy such
+	// an account with the reservedConcurrency=false context.
 	ReservedConcurrency int
 }
 
@@ -46,8 +48,10 @@ type StreamSettings struct {
 	// ParallelizationFactor is the number of concurrent batches per shard
 	// (1 to 10); records of one sheet stay in order either way.
 	ParallelizationFactor int
-	// DisableBisect turns off BisectBatchOnFunctionError. Only for
-	// LocalStack, which does not implement it and refuses the mapping.
+	// DisableBisect turns off BisectBatchOnFunctionError. The workflow
+	// function reports failed records one by one, so a batch fails as a
+	// whole only when the function crashes or times out; bisecting then
+	// isolates the record that does it.
 	DisableBisect bool
 }
 
@@ -71,8 +75,11 @@ type Props struct {
 	Architecture string
 
 	// API, Workflow and Sweeper size the three functions. Defaults: API
-	// 512 MiB / 29 s (an HTTP API waits at most 30 s), Workflow 1024 MiB /
-	// 5 min, Sweeper 512 MiB / 5 min; all unreserved.
+	// 512 MiB / 29 s (an HTTP API waits at most 30 s), unreserved (the
+	// HTTP API's throttling bounds it); Workflow 1024 MiB / 5 min, 10
+	// reserved (at most 10 concurrent stream batches: bounded fan-out onto
+	// the table, the bucket and the bill); Sweeper 512 MiB / 5 min, 1
+	// reserved (sweeps never overlap).
 	API, Workflow, Sweeper FunctionSettings
 
 	// LogLevel of the functions: debug, info (default), warn or error.
@@ -146,6 +153,10 @@ type Props struct {
 	// DisableBucketAccessLogs drops the S3 server access log bucket.
 	// Default false: blob reads and writes are logged.
 	DisableBucketAccessLogs bool
+
+	// NoncurrentVersionDays is how long the buckets (versioned) keep an
+	// overwritten or deleted object. Default 3.
+	NoncurrentVersionDays int
 }
 
 // Defaults, exported so that the documentation and the tests quote the same
@@ -164,12 +175,13 @@ const (
 	DefaultThrottleRate     = 50
 	DefaultThrottleBurst    = 100
 	DefaultIteratorAgeAlarm = 5 * time.Minute
+	DefaultNoncurrentDays   = 3
 )
 
 var (
-	DefaultAPI      = FunctionSettings{MemoryMiB: 512, Timeout: 29 * time.Second}
-	DefaultWorkflow = FunctionSettings{MemoryMiB: 1024, Timeout: 5 * time.Minute}
-	DefaultSweeper  = FunctionSettings{MemoryMiB: 512, Timeout: 5 * time.Minute}
+	DefaultAPI      = FunctionSettings{MemoryMiB: 512, Timeout: 29 * time.Second, ReservedConcurrency: -1}
+	DefaultWorkflow = FunctionSettings{MemoryMiB: 1024, Timeout: 5 * time.Minute, ReservedConcurrency: 10}
+	DefaultSweeper  = FunctionSettings{MemoryMiB: 512, Timeout: 5 * time.Minute, ReservedConcurrency: 1}
 )
 
 // retentionDays are the values CloudWatch Logs accepts.
@@ -203,6 +215,7 @@ func (p Props) withDefaults() (Props, error) {
 	fn := func(f *FunctionSettings, d FunctionSettings) {
 		setInt(&f.MemoryMiB, d.MemoryMiB)
 		setDur(&f.Timeout, d.Timeout)
+		setInt(&f.ReservedConcurrency, d.ReservedConcurrency)
 	}
 	fn(&p.API, DefaultAPI)
 	fn(&p.Workflow, DefaultWorkflow)
@@ -220,6 +233,7 @@ func (p Props) withDefaults() (Props, error) {
 	setInt(&p.ThrottleBurst, DefaultThrottleBurst)
 	setDur(&p.IteratorAgeAlarm, DefaultIteratorAgeAlarm)
 	setDur(&p.PendingAgeAlarm, 2*p.SweepGrace)
+	setInt(&p.NoncurrentVersionDays, DefaultNoncurrentDays)
 	return p, p.validate()
 }
 
@@ -250,8 +264,8 @@ func (p Props) validate() error {
 		if f.Timeout < time.Second || f.Timeout > 15*time.Minute || f.Timeout%time.Second != 0 {
 			bad("%s timeout %v: want whole seconds from 1s to 15m", name, f.Timeout)
 		}
-		if f.ReservedConcurrency < 0 {
-			bad("%s reserved concurrency %d is negative", name, f.ReservedConcurrency)
+		if f.ReservedConcurrency > 1000 {
+			bad("%s reserved concurrency %d: over the default account limit of 1000", name, f.ReservedConcurrency)
 		}
 	}
 	if p.Endpoint == EndpointHTTPAPI && p.API.Timeout > 30*time.Second {
@@ -282,6 +296,9 @@ func (p Props) validate() error {
 	}
 	if p.ThrottleRate < 1 || p.ThrottleBurst < 1 {
 		bad("throttle rate %d / burst %d: want positive limits", p.ThrottleRate, p.ThrottleBurst)
+	}
+	if p.NoncurrentVersionDays < 1 {
+		bad("noncurrent version expiry %d days: want at least 1", p.NoncurrentVersionDays)
 	}
 	if p.IteratorAgeAlarm < time.Second {
 		bad("iterator age alarm %v: want at least 1s", p.IteratorAgeAlarm)

@@ -27,26 +27,26 @@ func TestInvalidProps(t *testing.T) {
 		p    Props
 		want string
 	}{
-		"jwt issuer only":      {Props{JWTIssuer: "https://x.example.com"}, "both an issuer and an audience"},
-		"jwt audience only":    {Props{JWTAudience: []string{"a"}}, "both an issuer and an audience"},
-		"jwt over http":        {Props{JWTIssuer: "http://x.example.com", JWTAudience: []string{"a"}}, "https URL"},
-		"jwt and anonymous":    {Props{JWTIssuer: "https://x.example.com", JWTAudience: []string{"a"}, AllowAnonymous: true}, "contradict"},
-		"jwt on function URL":  {Props{JWTIssuer: "https://x.example.com", JWTAudience: []string{"a"}, Endpoint: EndpointFunctionURL}, "function URL cannot"},
-		"endpoint":             {Props{Endpoint: "rest"}, "endpoint"},
-		"architecture":         {Props{Architecture: "arm"}, "architecture"},
-		"log level":            {Props{LogLevel: "verbose"}, "log level"},
-		"retention":            {Props{LogRetentionDays: 10}, "log retention"},
-		"memory":               {Props{API: FunctionSettings{MemoryMiB: 64}}, "api memory"},
-		"api timeout":          {Props{API: FunctionSettings{Timeout: time.Minute}}, "30s"},
-		"fractional timeout":   {Props{Workflow: FunctionSettings{Timeout: 1500 * time.Millisecond}}, "workflow timeout"},
-		"negative concurrency": {Props{Sweeper: FunctionSettings{ReservedConcurrency: -1}}, "sweeper reserved concurrency"},
-		"short grace":          {Props{SweepGrace: time.Second}, "sweep grace"},
-		"sub-minute rate":      {Props{SweepRate: 90 * time.Second}, "sweep rate"},
-		"record age":           {Props{Stream: StreamSettings{MaxRecordAge: 8 * 24 * time.Hour}}, "max record age"},
-		"parallelization":      {Props{Stream: StreamSettings{ParallelizationFactor: 11}}, "parallelization"},
-		"cors path":            {Props{CORSOrigins: []string{"https://app.example.com/x"}}, "CORS origin"},
-		"cors trailing slash":  {Props{CORSOrigins: []string{"https://app.example.com/"}}, "CORS origin"},
-		"alarm topic":          {Props{AlarmTopicARN: "ops"}, "not an ARN"},
+		"jwt issuer only":     {Props{JWTIssuer: "https://x.example.com"}, "both an issuer and an audience"},
+		"jwt audience only":   {Props{JWTAudience: []string{"a"}}, "both an issuer and an audience"},
+		"jwt over http":       {Props{JWTIssuer: "http://x.example.com", JWTAudience: []string{"a"}}, "https URL"},
+		"jwt and anonymous":   {Props{JWTIssuer: "https://x.example.com", JWTAudience: []string{"a"}, AllowAnonymous: true}, "contradict"},
+		"jwt on function URL": {Props{JWTIssuer: "https://x.example.com", JWTAudience: []string{"a"}, Endpoint: EndpointFunctionURL}, "function URL cannot"},
+		"endpoint":            {Props{Endpoint: "rest"}, "endpoint"},
+		"architecture":        {Props{Architecture: "arm"}, "architecture"},
+		"log level":           {Props{LogLevel: "verbose"}, "log level"},
+		"retention":           {Props{LogRetentionDays: 10}, "log retention"},
+		"memory":              {Props{API: FunctionSettings{MemoryMiB: 64}}, "api memory"},
+		"api timeout":         {Props{API: FunctionSettings{Timeout: time.Minute}}, "30s"},
+		"fractional timeout":  {Props{Workflow: FunctionSettings{Timeout: 1500 * time.Millisecond}}, "workflow timeout"},
+		"huge concurrency":    {Props{Sweeper: FunctionSettings{ReservedConcurrency: 5000}}, "sweeper reserved concurrency"},
+		"short grace":         {Props{SweepGrace: time.Second}, "sweep grace"},
+		"sub-minute rate":     {Props{SweepRate: 90 * time.Second}, "sweep rate"},
+		"record age":          {Props{Stream: StreamSettings{MaxRecordAge: 8 * 24 * time.Hour}}, "max record age"},
+		"parallelization":     {Props{Stream: StreamSettings{ParallelizationFactor: 11}}, "parallelization"},
+		"cors path":           {Props{CORSOrigins: []string{"https://app.example.com/x"}}, "CORS origin"},
+		"cors trailing slash": {Props{CORSOrigins: []string{"https://app.example.com/"}}, "CORS origin"},
+		"alarm topic":         {Props{AlarmTopicARN: "ops"}, "not an ARN"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := c.p.withDefaults()
@@ -76,7 +76,7 @@ func TestPropsFromContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.Dev || !p.Stream.DisableBisect || p.Endpoint != EndpointFunctionURL || p.AllowAnonymous {
+	if !p.Dev || p.Stream.DisableBisect || p.Endpoint != EndpointFunctionURL || p.AllowAnonymous {
 		t.Errorf("flags %+v", p)
 	}
 	if strings.Join(p.CORSOrigins, "|") != "https://a.example.com|https://b.example.com" || strings.Join(p.JWTAudience, "|") != "x|y" {

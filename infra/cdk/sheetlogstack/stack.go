@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -51,15 +52,16 @@ const (
 
 // Table data actions of every function. There is no IAM action for
 // TransactWriteItems: each item of a transaction is authorized as its
-// PutItem, UpdateItem or ConditionCheckItem. No Scan, no deletes, no
-// batch operations, no stream actions: the CDK's read grants would add
-// GetRecords and GetShardIterator (stream reads) to every function.
+// PutItem or UpdateItem (the store's transactions use nothing else; a
+// ConditionCheck would need dynamodb:ConditionCheckItem). No Scan, no
+// deletes, no batch operations, no stream actions: the CDK's read grants
+// would add GetRecords and GetShardIterator (stream reads) to every
+// function.
 var tableDataActions = []string{
 	"dynamodb:GetItem",
 	"dynamodb:PutItem",
 	"dynamodb:UpdateItem",
 	"dynamodb:Query",
-	"dynamodb:ConditionCheckItem",
 }
 
 // Stack is the deployed application.
@@ -80,6 +82,16 @@ type Stack struct {
 	Alarms  []awscloudwatch.Alarm
 	// Dashboard graphs the functions' metrics (observability.go).
 	Dashboard awscloudwatch.Dashboard
+	// TokenKey is the secret whose value seals the API's blob listing
+	// continuation tokens.
+	TokenKey awssecretsmanager.Secret
+	// AccessLogs is the blob bucket's server access log bucket (nil when
+	// disabled).
+	AccessLogs awss3.Bucket
+
+	logGroups []awslogs.LogGroup
+	// preflight are the OPTIONS routes of CORS preflight requests.
+	preflight []awsapigatewayv2.HttpRoute
 }
 
 // New builds the stack. It fails before creating anything when a prop is
@@ -119,6 +131,8 @@ func New(scope constructs.Construct, id string, props Props) (*Stack, error) {
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 	})
 
+	s.TokenKey = s.newTokenKey()
+
 	grace := p.SweepGrace.String()
 	apiEnv := map[string]string{
 		awsschema.EnvTable:            *s.Table.TableName(),
@@ -126,6 +140,7 @@ func New(scope constructs.Construct, id string, props Props) (*Stack, error) {
 		awsschema.EnvSnapshotInterval: strconv.Itoa(p.SnapshotInterval),
 		awsschema.EnvCORSOrigins:      strings.Join(p.CORSOrigins, ","),
 		awsschema.EnvLogLevel:         p.LogLevel,
+		awsschema.EnvTokenKeySecret:   *s.TokenKey.SecretArn(),
 	}
 	maps.Copy(apiEnv, apiAuthEnv(p))
 	s.API = s.newFunction("Api", awsschema.FunctionAPI, zips, p.API, apiEnv)
@@ -154,6 +169,7 @@ func New(scope constructs.Construct, id string, props Props) (*Stack, error) {
 	s.alarms()
 	s.observability()
 	s.suppressNagFindings()
+	s.scannerMetadata()
 
 	out := func(name string, value *string, desc string) {
 		awscdk.NewCfnOutput(s.Stack, jsii.String(name), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(desc)})
@@ -258,6 +274,16 @@ func (s *Stack) newBucket() awss3.Bucket {
 		Enabled:                             jsii.Bool(true),
 		AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
 	}
+	// Versioning keeps an overwritten or deleted object for
+	// NoncurrentVersionDays: an undo window behind snapshot retention and
+	// mistakes, at the price of that many days of the old bytes. Delete
+	// markers left with no version behind them are removed.
+	expireOldVersions := &awss3.LifecycleRule{
+		Id:                          jsii.String("expire-noncurrent-versions"),
+		Enabled:                     jsii.Bool(true),
+		NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(float64(p.NoncurrentVersionDays))),
+		ExpiredObjectDeleteMarker:   jsii.Bool(true),
+	}
 	props := &awss3.BucketProps{
 		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
 		Encryption:        awss3.BucketEncryption_S3_MANAGED,
@@ -265,7 +291,11 @@ func (s *Stack) newBucket() awss3.Bucket {
 		MinimumTLSVersion: jsii.Number(1.2),
 		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
 		RemovalPolicy:     removal(p),
-		LifecycleRules:    &[]*awss3.LifecycleRule{abortUploads},
+		Versioned:         jsii.Bool(true),
+		LifecycleRules:    &[]*awss3.LifecycleRule{abortUploads, expireOldVersions},
+	}
+	if len(p.CORSOrigins) > 0 {
+		props.Cors = blobURLCORS()
 	}
 	if !p.DisableBucketAccessLogs {
 		logs := awss3.NewBucket(s.Stack, jsii.String("AccessLogs"), &awss3.BucketProps{
@@ -275,23 +305,61 @@ func (s *Stack) newBucket() awss3.Bucket {
 			MinimumTLSVersion: jsii.Number(1.2),
 			ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
 			RemovalPolicy:     removal(p),
-			LifecycleRules: &[]*awss3.LifecycleRule{abortUploads, {
+			Versioned:         jsii.Bool(true),
+			LifecycleRules: &[]*awss3.LifecycleRule{abortUploads, expireOldVersions, {
 				Id:         jsii.String("expire-access-logs"),
 				Enabled:    jsii.Bool(true),
 				Expiration: awscdk.Duration_Days(jsii.Number(float64(p.LogRetentionDays))),
 			}},
 		})
+		s.AccessLogs = logs
 		props.ServerAccessLogsBucket = logs
 		props.ServerAccessLogsPrefix = jsii.String("blobs/")
 	}
 	return awss3.NewBucket(s.Stack, jsii.String("Blobs"), props)
 }
 
+// newTokenKey is the HMAC key of the blob listing continuation tokens: a
+// random secret generated by Secrets Manager at deployment, one per stack,
+// which no template, asset or environment variable holds (the API function
+// gets its ARN and reads the value once per execution environment).
+// Without it the key would be derived from the bucket name, and anyone who
+// knows the bucket could forge a token.
+func (s *Stack) newTokenKey() awssecretsmanager.Secret {
+	return awssecretsmanager.NewSecret(s.Stack, jsii.String("TokenKey"), &awssecretsmanager.SecretProps{
+		Description: jsii.String("sheetlog: HMAC key of blob listing continuation tokens (read by the API function)"),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			PasswordLength:     jsii.Number(64),
+			ExcludePunctuation: jsii.Bool(true),
+		},
+		// Tokens are short-lived cursors: nothing is lost with the key.
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+}
+
+// blobURLCORS lets browsers read the presigned blob URLs the API redirects
+// large blob reads to (docs/api.md): GET only, nothing else of the bucket.
+// Any origin, because the browser sends "Origin: null" to the bucket: a
+// redirect from the API's origin to another one, of a request from a
+// third, taints the request's origin (Fetch standard, HTTP-redirect fetch).
+// Only holders of a presigned URL (valid minutes) get anything; no cookies
+// or credentials are involved.
+func blobURLCORS() *[]*awss3.CorsRule {
+	return &[]*awss3.CorsRule{{
+		Id:             jsii.String("presigned-blob-get"),
+		AllowedMethods: &[]awss3.HttpMethods{awss3.HttpMethods_GET},
+		AllowedOrigins: jsii.Strings("*"),
+		MaxAge:         jsii.Number(awsschema.CORSMaxAgeSeconds),
+	}}
+}
+
 func (s *Stack) logGroup(id string) awslogs.LogGroup {
-	return awslogs.NewLogGroup(s.Stack, jsii.String(id), &awslogs.LogGroupProps{
+	lg := awslogs.NewLogGroup(s.Stack, jsii.String(id), &awslogs.LogGroupProps{
 		Retention:     retention(s.Props.LogRetentionDays),
 		RemovalPolicy: removal(s.Props),
 	})
+	s.logGroups = append(s.logGroups, lg)
+	return lg
 }
 
 // newFunction creates one Lambda from build/<name>.zip, with its own role
@@ -331,7 +399,21 @@ func (s *Stack) newFunction(id, name string, zips map[string]string, f FunctionS
 	if f.ReservedConcurrency > 0 {
 		props.ReservedConcurrentExecutions = jsii.Number(float64(f.ReservedConcurrency))
 	}
-	return awslambda.NewFunction(s.Stack, jsii.String(id), props)
+	fn := awslambda.NewFunction(s.Stack, jsii.String(id), props)
+	// The CDK makes the function depend on its role and on the role's
+	// policy. The role is a dependency already, through Fn::GetAtt (which
+	// cfn-lint reports as W3005); the policy is not, and must stay: a
+	// function created before its permissions exist fails its first
+	// invocations. logs.GrantWrite above created the policy.
+	fn.Node().DefaultChild().(awslambda.CfnFunction).AddOverride(jsii.String("DependsOn"),
+		[]*string{s.Stack.GetLogicalId(rolePolicy(role))})
+	return fn
+}
+
+// rolePolicy is the CloudFormation policy that AddToRolePolicy and the
+// CDK's grants fill for role.
+func rolePolicy(role awsiam.IRole) awsiam.CfnPolicy {
+	return role.Node().FindChild(jsii.String("DefaultPolicy")).Node().DefaultChild().(awsiam.CfnPolicy)
 }
 
 // grant gives each function exactly the table and bucket actions it needs.
@@ -356,6 +438,10 @@ func (s *Stack) grant() {
 	allow(s.API, tableDataActions, tableArn)
 	allow(s.API, []string{"s3:GetObject"}, blobs)
 	allow(s.API, []string{"s3:ListBucket"}, s.Bucket.BucketArn())
+	// The continuation token key, read once per execution environment.
+	// Only the API hands tokens out; the other functions list blobs for
+	// themselves and seal with a key of their own.
+	allow(s.API, []string{"secretsmanager:GetSecretValue"}, s.TokenKey.SecretArn())
 	// The workflow reads the log, writes the snapshot's blobs (CopyObject
 	// is a GetObject of the source and a PutObject of the copy) and
 	// completes with a conditional write. Its stream actions come with the
@@ -363,12 +449,13 @@ func (s *Stack) grant() {
 	allow(s.Workflow, tableDataActions, tableArn)
 	allow(s.Workflow, []string{"s3:GetObject", "s3:PutObject"}, blobs)
 	allow(s.Workflow, []string{"s3:ListBucket"}, s.Bucket.BucketArn())
-	// The sweeper scans the sparse pending index (it holds only the
-	// entries with pending set, of every workflow, so unknown workflows
-	// are reported too), then runs workflows. Scan is granted on that
-	// index only, never on the table.
-	allow(s.Sweeper, tableDataActions, tableArn, pendingIndexArn)
-	allow(s.Sweeper, []string{"dynamodb:Scan"}, pendingIndexArn)
+	// The sweeper queries the sparse pending index, shard by shard (it
+	// holds only the entries with pending set, of every workflow, so
+	// unknown workflows are reported too), then runs workflows. The index
+	// is read-only: item writes are granted on the table alone, Query on
+	// the index, and nothing may Scan.
+	allow(s.Sweeper, tableDataActions, tableArn)
+	allow(s.Sweeper, []string{"dynamodb:Query"}, pendingIndexArn)
 	allow(s.Sweeper, []string{"s3:GetObject", "s3:PutObject"}, blobs)
 	allow(s.Sweeper, []string{"s3:ListBucket"}, s.Bucket.BucketArn())
 }
@@ -405,7 +492,26 @@ func (s *Stack) streamToWorkflow() {
 	if !st.DisableBisect {
 		props.BisectBatchOnError = jsii.Bool(true)
 	}
-	s.Workflow.AddEventSource(awslambdaeventsources.NewDynamoEventSource(s.Table, props))
+	source := awslambdaeventsources.NewDynamoEventSource(s.Table, props)
+	s.Workflow.AddEventSource(source)
+	// The mapping starts polling as soon as it exists, with the role's
+	// permissions as IAM has them then: without this dependency
+	// CloudFormation may create it before the policy that lets the role
+	// read the stream and send to the dead-letter queue, and the first
+	// deployment fails or the first batches are dropped while IAM
+	// propagates.
+	s.ESM().Node().AddDependency(s.Workflow.Role().Node().FindChild(jsii.String("DefaultPolicy")))
+}
+
+// ESM is the event source mapping from the table's stream to the workflow
+// function.
+func (s *Stack) ESM() awslambda.CfnEventSourceMapping {
+	for _, c := range *s.Workflow.Node().Children() {
+		if esm, ok := c.Node().DefaultChild().(awslambda.CfnEventSourceMapping); ok {
+			return esm
+		}
+	}
+	panic("sheetlogstack: the workflow function has no event source mapping")
 }
 
 func (s *Stack) schedule() {
@@ -417,12 +523,6 @@ func (s *Stack) schedule() {
 	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Sweeper, &awseventstargets.LambdaFunctionProps{
 		RetryAttempts: jsii.Number(0),
 	}))
-}
-
-var corsHeaders = []string{
-	"content-type", "authorization",
-	// SigV4-signed browser requests (IAM authorization).
-	"x-amz-date", "x-amz-security-token", "x-amz-content-sha256",
 }
 
 // endpoint puts the API Lambda behind its front door and returns the base
@@ -438,9 +538,11 @@ func (s *Stack) endpoint() *string {
 		if len(p.CORSOrigins) > 0 {
 			opts.Cors = &awslambda.FunctionUrlCorsOptions{
 				AllowedOrigins: jsii.Strings(p.CORSOrigins...),
+				// A function URL's CORS rejects OPTIONS as an allowed
+				// method: it answers preflight requests itself.
 				AllowedMethods: &[]awslambda.HttpMethod{awslambda.HttpMethod_GET, awslambda.HttpMethod_POST, awslambda.HttpMethod_HEAD},
-				AllowedHeaders: jsii.Strings(corsHeaders...),
-				MaxAge:         awscdk.Duration_Hours(jsii.Number(1)),
+				AllowedHeaders: jsii.Strings(awsschema.CORSAllowHeaders...),
+				MaxAge:         awscdk.Duration_Seconds(jsii.Number(awsschema.CORSMaxAgeSeconds)),
 			}
 		}
 		return s.API.AddFunctionUrl(opts).Url()
@@ -465,26 +567,30 @@ func (s *Stack) endpoint() *string {
 	if len(p.CORSOrigins) > 0 {
 		// API Gateway answers preflight requests itself, before any
 		// authorizer, and overrides the CORS headers of the integration.
+		methods := make([]awsapigatewayv2.CorsHttpMethod, len(awsschema.CORSAllowMethods))
+		for i, m := range awsschema.CORSAllowMethods {
+			methods[i] = awsapigatewayv2.CorsHttpMethod(m)
+		}
 		props.CorsPreflight = &awsapigatewayv2.CorsPreflightOptions{
 			AllowOrigins: jsii.Strings(p.CORSOrigins...),
-			AllowMethods: &[]awsapigatewayv2.CorsHttpMethod{
-				awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_POST,
-				awsapigatewayv2.CorsHttpMethod_HEAD, awsapigatewayv2.CorsHttpMethod_OPTIONS,
-			},
-			AllowHeaders: jsii.Strings(corsHeaders...),
-			MaxAge:       awscdk.Duration_Hours(jsii.Number(1)),
+			AllowMethods: &methods,
+			AllowHeaders: jsii.Strings(awsschema.CORSAllowHeaders...),
+			MaxAge:       awscdk.Duration_Seconds(jsii.Number(awsschema.CORSMaxAgeSeconds)),
 		}
 	}
 	api := awsapigatewayv2.NewHttpApi(s.Stack, jsii.String("HttpApi"), props)
 	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("ApiLambda"), s.API, nil)
 	// ANY, so that a wrong method reaches the handler and gets the
 	// contract's 405 rather than API Gateway's 404.
-	for _, path := range []string{"/v1/{proxy+}", "/healthz"} {
+	for _, path := range apiRoutePaths {
 		api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
 			Path:        jsii.String(path),
 			Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod_ANY},
 			Integration: integration,
 		})
+	}
+	if len(p.CORSOrigins) > 0 {
+		s.preflight = preflightRoutes(api, integration)
 	}
 	s.webPageRoutes(api, integration)
 	stage := awsapigatewayv2.NewHttpStage(s.Stack, jsii.String("DefaultStage"), &awsapigatewayv2.HttpStageProps{
@@ -504,6 +610,31 @@ func (s *Stack) endpoint() *string {
 	})
 	s.HTTPAPI = api
 	return stage.Url()
+}
+
+// apiRoutePaths are the routes of the API function, each for ANY method.
+var apiRoutePaths = []string{"/v1/{proxy+}", "/healthz"}
+
+// preflightRoutes adds an OPTIONS route without authorization beside each
+// ANY route. A browser never sends credentials on a CORS preflight, and
+// an OPTIONS request that matches an ANY route goes through that route's
+// authorizer, which refuses it; a route for the method itself is more
+// specific than ANY, so the preflight matches it instead. With CORS
+// configured API Gateway answers the preflight itself from the API's CORS
+// configuration; the integration only receives OPTIONS requests that are
+// not preflights (no Origin or no Access-Control-Request-Method), which
+// the API function answers with its Allow header and nothing else.
+func preflightRoutes(api awsapigatewayv2.HttpApi, integration awsapigatewayv2.HttpRouteIntegration) []awsapigatewayv2.HttpRoute {
+	var routes []awsapigatewayv2.HttpRoute
+	for _, path := range apiRoutePaths {
+		routes = append(routes, *api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
+			Path:        jsii.String(path),
+			Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod_OPTIONS},
+			Integration: integration,
+			Authorizer:  awsapigatewayv2.NewHttpNoneAuthorizer(),
+		})...)
+	}
+	return routes
 }
 
 // accessLogFormat is one JSON object per request. caller is the IAM

@@ -199,7 +199,8 @@ func TestFunctions(t *testing.T) {
 		{awsschema.FunctionAPI, logicalID(s, s.stack.API), DefaultAPI, map[string]any{
 			awsschema.EnvTable: table, awsschema.EnvBucket: bucket,
 			awsschema.EnvSnapshotInterval: "100", awsschema.EnvCORSOrigins: "", awsschema.EnvLogLevel: "info",
-			awsschema.EnvAPIAuth: awsschema.APIAuthIAM,
+			awsschema.EnvTokenKeySecret: ref(logicalID(s, s.stack.TokenKey)),
+			awsschema.EnvAPIAuth:        awsschema.APIAuthIAM,
 		}},
 		{awsschema.FunctionWorkflow, logicalID(s, s.stack.Workflow), DefaultWorkflow, map[string]any{
 			awsschema.EnvTable: table, awsschema.EnvBucket: bucket, awsschema.EnvLogLevel: "info",
@@ -237,8 +238,19 @@ func TestFunctions(t *testing.T) {
 				t.Errorf("%s: %s = %s, want %s", c.name, k, show(p[k]), show(v))
 			}
 		}
-		if _, ok := p["ReservedConcurrentExecutions"]; ok {
-			t.Errorf("%s: reserved concurrency set by default", c.name)
+		// Bounded fan-out for the workflow, no overlapping sweeps; the
+		// API is bounded by the HTTP API's throttling instead.
+		if got, reserved := p["ReservedConcurrentExecutions"]; c.settings.ReservedConcurrency > 0 {
+			if got != float64(c.settings.ReservedConcurrency) {
+				t.Errorf("%s: ReservedConcurrentExecutions %v, want %d", c.name, got, c.settings.ReservedConcurrency)
+			}
+		} else if reserved {
+			t.Errorf("%s: reserved concurrency %v, want none", c.name, got)
+		}
+		// It depends on its role's policy (explicitly: nothing else says
+		// so) and not on the role (Fn::GetAtt says so already).
+		if want := []any{logicalIDOfPolicy(t, s, roleOf(t, s, c.fn))}; !jsonEqual(fn["DependsOn"], want) {
+			t.Errorf("%s: DependsOn %s, want %s", c.name, show(fn["DependsOn"]), show(want))
 		}
 		if _, ok := p["FunctionName"]; ok {
 			t.Errorf("%s: FunctionName is fixed", c.name)
@@ -263,6 +275,28 @@ func TestFunctions(t *testing.T) {
 			"MemorySize": 2048, "Timeout": 600, "ReservedConcurrentExecutions": 4, "Architectures": []any{"x86_64"},
 		})
 	})
+	// An account too small for any reservation.
+	for id, fn := range synth(t, map[string]string{CtxReservedConcurrency: "false"}).resources("AWS::Lambda::Function") {
+		if v, ok := props(fn)["ReservedConcurrentExecutions"]; ok {
+			t.Errorf("reservedConcurrency=false: %s reserves %v", id, v)
+		}
+	}
+}
+
+// logicalIDOfPolicy is the logical id of the one IAM policy attached to a
+// role.
+func logicalIDOfPolicy(t *testing.T, s *synthesized, role string) string {
+	t.Helper()
+	var ids []string
+	for id, pol := range s.resources("AWS::IAM::Policy") {
+		if jsonEqual(props(pol)["Roles"], []any{ref(role)}) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("role %s has policies %v, want exactly one", role, ids)
+	}
+	return ids[0]
 }
 
 // logicalIDOfLogGroup is the log group a function's LoggingConfig names,
@@ -302,6 +336,13 @@ func TestEventSourceMapping(t *testing.T) {
 		}
 	}
 
+	// Created only once its role may read the stream and send to the
+	// dead-letter queue.
+	policy := logicalIDOfPolicy(t, s, roleOf(t, s, logicalID(s, s.stack.Workflow)))
+	if !slices.Contains(list(esm["DependsOn"]), any(policy)) {
+		t.Errorf("the event source mapping DependsOn %s, not its role's policy %s", show(esm["DependsOn"]), policy)
+	}
+
 	// The filter is exactly awsschema's, compared as JSON values.
 	filters := list(p["FilterCriteria"].(map[string]any)["Filters"])
 	if len(filters) != 1 {
@@ -323,13 +364,11 @@ func TestEventSourceMapping(t *testing.T) {
 		t.Errorf("filter pattern %s differs from awsschema.StreamFilter()", pattern)
 	}
 
-	// LocalStack: no bisect (not implemented there), everything else kept.
+	// LocalStack: the same mapping (it accepts bisect and ignores it).
 	ls := synth(t, map[string]string{CtxLocalStack: "true", CtxDev: "true", CtxAllowAnonymous: "true"})
 	_, lesm := ls.only(t, "AWS::Lambda::EventSourceMapping")
-	if v, ok := props(lesm)["BisectBatchOnFunctionError"]; ok {
-		t.Errorf("localstack: BisectBatchOnFunctionError = %v, want it absent", v)
-	}
-	for _, k := range []string{"FilterCriteria", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "DestinationConfig", "FunctionResponseTypes"} {
+	for _, k := range []string{"FilterCriteria", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "DestinationConfig",
+		"FunctionResponseTypes", "BisectBatchOnFunctionError", "BatchSize", "StartingPosition"} {
 		if !jsonEqual(props(lesm)[k], p[k]) {
 			t.Errorf("localstack: %s = %s, want %s as in the default stack", k, show(props(lesm)[k]), show(p[k]))
 		}
@@ -491,6 +530,9 @@ func TestAnonymousIsExplicit(t *testing.T) {
 	} {
 		s := synth(t, ctx)
 		for id, r := range s.resources("AWS::ApiGatewayV2::Route") {
+			if strings.HasPrefix(props(r)["RouteKey"].(string), "OPTIONS ") {
+				continue // CORS preflight: TestCORSPreflightRoutes
+			}
 			if at := props(r)["AuthorizationType"]; (at == "NONE" || at == nil) && !isWebPageRoute(r) {
 				t.Errorf("%s: route %s is anonymous", name, id)
 			}
@@ -661,7 +703,7 @@ func checkIAM(t *testing.T, s *synthesized) {
 	}{
 		{"api", logicalID(s, s.stack.API), want{dataActions, nil, []string{"s3:GetObject"}, []string{"s3:ListBucket"}, false}},
 		{"workflow", logicalID(s, s.stack.Workflow), want{dataActions, nil, []string{"s3:DeleteObject", "s3:GetObject", "s3:PutObject"}, []string{"s3:ListBucket"}, true}},
-		{"sweeper", logicalID(s, s.stack.Sweeper), want{dataActions, slices.Sorted(slices.Values(append(slices.Clone(dataActions), "dynamodb:Scan"))), []string{"s3:DeleteObject", "s3:GetObject", "s3:PutObject"}, []string{"s3:ListBucket"}, false}},
+		{"sweeper", logicalID(s, s.stack.Sweeper), want{dataActions, []string{"dynamodb:Query"}, []string{"s3:DeleteObject", "s3:GetObject", "s3:PutObject"}, []string{"s3:ListBucket"}, false}},
 	} {
 		role := roleOf(t, s, c.fn)
 		if got := actions(role, isTable); !slices.Equal(got, c.want.table) {
@@ -697,12 +739,14 @@ func checkIAM(t *testing.T, s *synthesized) {
 				case svc == "logs" && (a == "logs:CreateLogStream" || a == "logs:PutLogEvents"):
 				case slices.Contains(xrayActions, a) && !s.stack.Props.DisableTracing:
 				case svc == "dynamodb" && (slices.Contains(tableDataActions, a) || (c.want.stream && slices.Contains(streamActions, a))):
-				case a == "dynamodb:Scan" && c.name == "sweeper" && !slices.ContainsFunc(st.resources, func(r string) bool { return !isIndex(r) }):
-					// The sweeper scans the sparse pending index, and only it.
+				case a == "dynamodb:Query" && c.name == "sweeper" && !slices.ContainsFunc(st.resources, func(r string) bool { return !isIndex(r) }):
+					// The sweeper queries the sparse pending index.
 				case svc == "s3" && (slices.Contains(c.want.objects, a) || slices.Contains(c.want.bucket, a)):
 				case svc == "sqs" && c.want.stream && slices.Contains([]string{"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}, a):
 				case svc == "sqs" && retireQueueAction(c.name, a) && onlyRetireQueue(s, st.resources):
 					// Delayed retention passes (retention_test.go).
+				case a == "secretsmanager:GetSecretValue" && c.name == "api" && jsonEqual(st.resources, []string{show(ref(logicalID(s, s.stack.TokenKey)))}):
+					// The token key, and only it.
 				default:
 					t.Errorf("%s: unexpected action %s on %v", c.name, a, st.resources)
 				}
@@ -802,5 +846,124 @@ func TestOutputs(t *testing.T) {
 	}
 	if _, ok := outs[OutputExecuteAPIARN]; !ok {
 		t.Errorf("no %s output for IAM callers", OutputExecuteAPIARN)
+	}
+}
+
+// TestCORSPreflightRoutes: with CORS origins, each ANY route has an OPTIONS
+// route beside it with no authorizer (a browser's preflight carries no
+// credentials, and an OPTIONS request matching the authorized ANY route
+// would be refused), to the same integration; without origins there is
+// none, and the ANY routes keep their authorizer either way.
+func TestCORSPreflightRoutes(t *testing.T) {
+	for name, c := range map[string]struct {
+		ctx  map[string]string
+		auth string
+	}{
+		"iam":       {map[string]string{CtxCORSOrigins: "https://app.example.com"}, "AWS_IAM"},
+		"jwt":       {map[string]string{CtxCORSOrigins: "https://app.example.com", CtxJWTIssuer: "https://issuer.example.com/", CtxJWTAudience: "a"}, "JWT"},
+		"anonymous": {map[string]string{CtxCORSOrigins: "*", CtxAllowAnonymous: "true"}, "NONE"},
+		"no cors":   {nil, "AWS_IAM"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := synth(t, c.ctx)
+			s.only(t, "AWS::ApiGatewayV2::Integration")
+			got := map[string]string{}
+			targets := map[string]bool{}
+			for _, r := range s.resources("AWS::ApiGatewayV2::Route") {
+				p := props(r)
+				targets[show(p["Target"])] = true
+				if isWebPageRoute(r) {
+					continue // TestWebPageRoutes
+				}
+				got[p["RouteKey"].(string)] = p["AuthorizationType"].(string)
+				if _, ok := p["AuthorizerId"]; ok && p["AuthorizationType"] == "NONE" {
+					t.Errorf("route %v has no authorization but an authorizer", p["RouteKey"])
+				}
+			}
+			want := map[string]string{}
+			for _, path := range apiRoutePaths {
+				want["ANY "+path] = c.auth
+				if c.ctx[CtxCORSOrigins] != "" {
+					want["OPTIONS "+path] = "NONE"
+				}
+			}
+			if !jsonEqual(got, want) {
+				t.Errorf("routes %v, want %v", got, want)
+			}
+			if len(targets) != 1 {
+				t.Errorf("routes go to %d integrations, want the API function's only: %v", len(targets), targets)
+			}
+			// The bucket lets browsers GET presigned blob URLs, and only
+			// that, when browsers may call the API at all.
+			bucketCORS := props(s.resources("AWS::S3::Bucket")[logicalID(s, s.stack.Bucket)])["CorsConfiguration"]
+			if c.ctx[CtxCORSOrigins] == "" {
+				if bucketCORS != nil {
+					t.Errorf("bucket CORS %s without CORS origins", show(bucketCORS))
+				}
+			} else if want := map[string]any{"CorsRules": []any{map[string]any{"Id": "presigned-blob-get",
+				"AllowedMethods": []any{"GET"}, "AllowedOrigins": []any{"*"}, "MaxAge": awsschema.CORSMaxAgeSeconds}}}; !jsonEqual(bucketCORS, want) {
+				t.Errorf("bucket CORS %s, want %s", show(bucketCORS), show(want))
+			}
+			_, api := s.only(t, "AWS::ApiGatewayV2::Api")
+			cors, _ := props(api)["CorsConfiguration"].(map[string]any)
+			if c.ctx[CtxCORSOrigins] == "" {
+				return
+			}
+			wantCORS := map[string]any{
+				"AllowOrigins": strings.Split(c.ctx[CtxCORSOrigins], ","), "AllowMethods": awsschema.CORSAllowMethods,
+				"AllowHeaders": awsschema.CORSAllowHeaders, "MaxAge": awsschema.CORSMaxAgeSeconds,
+			}
+			if !jsonEqual(cors, wantCORS) {
+				t.Errorf("CorsConfiguration %s, want awsschema's %s", show(cors), show(wantCORS))
+			}
+		})
+	}
+}
+
+// TestTokenKey: a generated secret per stack, its ARN in the API
+// function's environment, readable by the API function's role alone.
+func TestTokenKey(t *testing.T) {
+	s := defaults(t)
+	id, secret := s.only(t, "AWS::SecretsManager::Secret")
+	gen, _ := props(secret)["GenerateSecretString"].(map[string]any)
+	if gen["PasswordLength"] != float64(64) || gen["ExcludePunctuation"] != true {
+		t.Errorf("secret %s: GenerateSecretString %s, want 64 characters without punctuation", id, show(gen))
+	}
+	if _, fixed := props(secret)["SecretString"]; fixed {
+		t.Errorf("secret %s has a fixed value in the template", id)
+	}
+	readers := map[string]bool{}
+	for role, sts := range roleStatements(t, s) {
+		for _, st := range sts {
+			if slices.ContainsFunc(st.actions, func(a string) bool { return strings.HasPrefix(a, "secretsmanager:") }) {
+				readers[role] = true
+				if !slices.Equal(st.actions, []string{"secretsmanager:GetSecretValue"}) || !jsonEqual(st.resources, []string{show(ref(id))}) {
+					t.Errorf("role %s: %v on %v, want GetSecretValue on the token key only", role, st.actions, st.resources)
+				}
+			}
+		}
+	}
+	if want := map[string]bool{roleOf(t, s, logicalID(s, s.stack.API)): true}; !jsonEqual(readers, want) {
+		t.Errorf("roles that may read secrets %v, want the API function's only", readers)
+	}
+}
+
+// TestBucketVersioning: both buckets keep overwritten and deleted objects
+// for a few days (an undo window), then expire them.
+func TestBucketVersioning(t *testing.T) {
+	s := defaults(t)
+	for id, b := range s.resources("AWS::S3::Bucket") {
+		p := props(b)
+		if !jsonEqual(p["VersioningConfiguration"], map[string]any{"Status": "Enabled"}) {
+			t.Errorf("bucket %s: VersioningConfiguration %s", id, show(p["VersioningConfiguration"]))
+		}
+		rules := list(p["LifecycleConfiguration"].(map[string]any)["Rules"])
+		if !slices.ContainsFunc(rules, func(r any) bool {
+			m := r.(map[string]any)
+			return m["Status"] == "Enabled" && m["ExpiredObjectDeleteMarker"] == true &&
+				jsonEqual(m["NoncurrentVersionExpiration"], map[string]any{"NoncurrentDays": DefaultNoncurrentDays})
+		}) {
+			t.Errorf("bucket %s: no rule expires noncurrent versions after %d days: %s", id, DefaultNoncurrentDays, show(rules))
+		}
 	}
 }

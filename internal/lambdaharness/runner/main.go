@@ -4,12 +4,18 @@
 // run measured, and exits with the command's status. With -serve and no
 // command it keeps the harness up until interrupted.
 //
-//	runner -rie bin/aws-lambda-rie -bin build/e2e/bin -zips build/e2e -logs build/e2e/logs \
-//	    -- go test -count=1 -v ./test/e2e
+// The functions run from their deployment zips (<function>.zip in -zips,
+// as `make lambdas` builds them): each bootstrap is taken out of its zip
+// and run under the Runtime Interface Emulator, through -qemu when it is
+// built for another architecture than this machine's.
+//
+//	runner -rie bin/aws-lambda-rie -zips build -arch arm64 -qemu qemu-aarch64-static \
+//	    -logs build/e2e/logs -- go test -count=1 -v ./test/e2e
 package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,13 +42,14 @@ const (
 func main() {
 	var (
 		rie        = flag.String("rie", "bin/aws-lambda-rie", "the aws-lambda-rie executable")
-		binDir     = flag.String("bin", "build/e2e/bin", "directory holding one executable per function, named after it")
-		zipDir     = flag.String("zips", "", "directory of <function>.zip files whose sizes to report")
+		zipDir     = flag.String("zips", "build", "directory of the deployment zips <function>.zip")
+		wantArch   = flag.String("arch", "", "refuse zips built for another architecture (amd64 or arm64)")
+		qemu       = flag.String("qemu", "", "user-mode emulator for bootstraps of another architecture (qemu-aarch64-static)")
 		logDir     = flag.String("logs", "build/e2e/logs", "directory for the emulators' logs and the dead-letter file")
 		serve      = flag.Bool("serve", false, "keep the harness up until interrupted (no command)")
 		interval   = flag.Int("interval", 50, "snapshot interval of the API function")
 		grace      = flag.Duration("sweep-grace", time.Second, "sweeper grace period")
-		every      = flag.Duration("sweep-every", time.Second, "sweeper schedule")
+		every      = flag.Duration("sweep-every", 2*time.Second, "sweeper schedule")
 		failFirst  = flag.Int("fault-fail-first", 2, "workflow attempts that fail on purpose, for sheets with -fault-prefix (negative: none)")
 		prefix     = flag.String("fault-prefix", "fault-", "sheet id prefix of fault injection")
 		apiN       = flag.Int("api-instances", 1, "concurrent API function emulators (more: requests for one sheet alternate between engines, as on Lambda)")
@@ -66,9 +73,22 @@ func main() {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	bins := map[string]string{}
-	for _, fn := range []string{awsschema.FunctionAPI, awsschema.FunctionWorkflow, awsschema.FunctionSweeper} {
-		bins[fn] = filepath.Join(*binDir, fn)
+	unzipped, err := os.MkdirTemp("", "sheetlog-bootstraps-")
+	if err != nil {
+		fail(log, "creating a directory for the bootstraps", err)
+	}
+	cleanup = func() { os.RemoveAll(unzipped) }
+	bins, arch, err := extract(*zipDir, unzipped, *wantArch)
+	if err != nil {
+		fail(log, "taking the bootstraps out of their zips", err)
+	}
+	emulator := ""
+	if arch != runtime.GOARCH {
+		if *qemu == "" {
+			fail(log, "running the zips", fmt.Errorf("they are built for %s and this machine is %s: pass -qemu", arch, runtime.GOARCH))
+		}
+		emulator = *qemu
+		log.Info("the functions run under a CPU emulator", "arch", arch, "emulator", emulator)
 	}
 	if *logDir != "" {
 		_ = os.RemoveAll(*logDir)
@@ -87,7 +107,7 @@ func main() {
 	started := time.Now()
 	h, err := lambdaharness.Start(ctx, lambdaharness.Options{
 		JWT: jwt,
-		RIE: *rie, Binaries: bins, LogDir: *logDir,
+		RIE: *rie, Binaries: bins, Emulator: emulator, LogDir: *logDir,
 		SnapshotInterval: *interval, SweepGrace: *grace, SweepEvery: *every,
 		FaultFailFirst: *failFirst, FaultSheetPrefix: *prefix, APIInstances: *apiN,
 		MaxRetries: *maxRetries, Log: log,
@@ -118,7 +138,10 @@ func main() {
 			worst = max(worst, d)
 		}
 		verdict := "ok"
-		if worst > initTarget {
+		switch {
+		case emulator != "":
+			verdict = "(emulated: the target is for native runs)"
+		case worst > initTarget:
 			verdict = "OVER TARGET"
 		}
 		inits = append(inits, fmt.Sprintf("  %-16s init (longest) %.1f ms %s", f.Name(), float64(worst)/1e6, verdict))
@@ -127,7 +150,11 @@ func main() {
 
 	fmt.Println()
 	fmt.Println("==== sheetlog Lambda end-to-end: measurements ====")
-	fmt.Printf("zips of the functions as built for this run (linux/%s, the flags of `make lambdas`), target <= %d MB:\n", runtime.GOARCH, zipTarget>>20)
+	how := "natively"
+	if emulator != "" {
+		how = "under " + emulator
+	}
+	fmt.Printf("zips the functions ran from (linux/%s, %s; built by `make lambdas`), target <= %d MB:\n", arch, how, zipTarget>>20)
 	printZips(*zipDir)
 	fmt.Printf("init under the Runtime Interface Emulator (its INIT REPORT), target <= %v:\n", initTarget)
 	for _, l := range inits {
@@ -138,6 +165,7 @@ func main() {
 		fmt.Printf("logs: %s\n", *logDir)
 	}
 	fmt.Printf("total %.1f s\n", time.Since(started).Seconds())
+	cleanup()
 	os.Exit(code)
 }
 
@@ -164,6 +192,27 @@ func run(ctx context.Context, args []string, h *lambdaharness.Harness, env []str
 	}
 }
 
+// extract takes each function's bootstrap out of dir/<function>.zip into
+// tmp and returns their paths and their one architecture.
+func extract(dir, tmp, want string) (map[string]string, string, error) {
+	bins := map[string]string{}
+	arch := ""
+	for _, fn := range []string{awsschema.FunctionAPI, awsschema.FunctionWorkflow, awsschema.FunctionSweeper} {
+		b, err := lambdaharness.ExtractBootstrap(filepath.Join(dir, fn+".zip"), filepath.Join(tmp, fn))
+		if err != nil {
+			return nil, "", err
+		}
+		switch {
+		case want != "" && b.Arch != want:
+			return nil, "", fmt.Errorf("%s.zip is built for %s, not %s", fn, b.Arch, want)
+		case arch != "" && b.Arch != arch:
+			return nil, "", fmt.Errorf("%s.zip is built for %s, the others for %s", fn, b.Arch, arch)
+		}
+		arch, bins[fn] = b.Arch, b.Path
+	}
+	return bins, arch, nil
+}
+
 func printZips(dir string) {
 	if dir == "" {
 		return
@@ -178,11 +227,19 @@ func printZips(dir string) {
 		if st.Size() > zipTarget {
 			verdict = "OVER TARGET"
 		}
-		fmt.Printf("  %-16s zip %.2f MB (%d bytes) %s\n", fn, float64(st.Size())/(1<<20), st.Size(), verdict)
+		sum := "?"
+		if b, err := os.ReadFile(filepath.Join(dir, fn+".zip")); err == nil {
+			sum = fmt.Sprintf("%x", sha256.Sum256(b))[:16]
+		}
+		fmt.Printf("  %-16s zip %.2f MB (%d bytes, sha256 %s…) %s\n", fn, float64(st.Size())/(1<<20), st.Size(), sum, verdict)
 	}
 }
 
+// cleanup removes what the runner made; os.Exit skips deferred calls.
+var cleanup = func() {}
+
 func fail(log *slog.Logger, msg string, err error) {
 	log.Error(msg, "err", err)
+	cleanup()
 	os.Exit(2)
 }

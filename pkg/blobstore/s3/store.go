@@ -82,11 +82,21 @@ type Options struct {
 	// ClientOptions are applied last to the S3 client's options, e.g. to
 	// add middleware or replace the HTTP client.
 	ClientOptions []func(*s3.Options)
+	// URLTTL is how long a URL of ReadBlobOrURL stays valid. 0 means
+	// DefaultURLTTL.
+	URLTTL time.Duration
 }
+
+// DefaultURLTTL is how long a presigned blob URL is valid: long enough
+// for a client to follow a redirect, short enough that a leaked URL soon
+// serves nothing.
+const DefaultURLTTL = 5 * time.Minute
 
 // Store is the blob store on one bucket. It is safe for concurrent use.
 type Store struct {
 	client      *s3.Client
+	presign     *s3.PresignClient
+	urlTTL      time.Duration
 	bucket      string
 	pageSize    int32
 	removeBatch int32
@@ -136,8 +146,14 @@ func New(cfg aws.Config, bucket string, opts Options) (*Store, error) {
 		sum := sha256.Sum256([]byte("sheetlog s3blob default token key\x00" + bucket))
 		key = sum[:]
 	}
+	urlTTL := opts.URLTTL
+	if urlTTL <= 0 {
+		urlTTL = DefaultURLTTL
+	}
 	return &Store{
 		client:      client,
+		presign:     s3.NewPresignClient(client),
+		urlTTL:      urlTTL,
 		bucket:      bucket,
 		pageSize:    int32(pageSize),
 		removeBatch: maxBatch,
@@ -166,8 +182,9 @@ type dir struct {
 }
 
 var (
-	_ blobstore.BlobDir = (*dir)(nil)
-	_ blobstore.Copier  = (*dir)(nil)
+	_ blobstore.BlobDir   = (*dir)(nil)
+	_ blobstore.Copier    = (*dir)(nil)
+	_ blobstore.URLReader = (*dir)(nil)
 )
 
 func (d *dir) key(name string) (string, error) {
@@ -194,6 +211,36 @@ func (d *dir) ReadBlob(ctx context.Context, name string) ([]byte, error) {
 		return nil, errs.Storage(err, "s3blob: reading blob %q", key)
 	}
 	return b, nil
+}
+
+// ReadBlobOrURL: one GetObject, as ReadBlob. When the object is larger
+// than maxBytes its body is dropped unread (the connection with it) and a
+// presigned GetObject URL is returned instead, signed here with the
+// store's credentials, no request sent: whoever holds it can GET the
+// object for Options.URLTTL, and nothing else.
+func (d *dir) ReadBlobOrURL(ctx context.Context, name string, maxBytes int64) ([]byte, *blobstore.BlobURL, error) {
+	key, err := d.key(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := d.store.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &d.store.bucket, Key: &key})
+	if err != nil {
+		return nil, nil, d.missOrWrongKind(ctx, err, name, key)
+	}
+	defer out.Body.Close()
+	if size := aws.ToInt64(out.ContentLength); size > maxBytes {
+		ps, err := d.store.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &d.store.bucket, Key: &key},
+			s3.WithPresignExpires(d.store.urlTTL))
+		if err != nil {
+			return nil, nil, errs.Storage(err, "s3blob: presigning blob %q", key)
+		}
+		return nil, &blobstore.BlobURL{URL: ps.URL, Size: size, Expires: time.Now().Add(d.store.urlTTL)}, nil
+	}
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, nil, errs.Storage(err, "s3blob: reading blob %q", key)
+	}
+	return b, nil, nil
 }
 
 // missOrWrongKind turns the error of a request on the blob key into the

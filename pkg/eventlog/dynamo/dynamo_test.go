@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -470,6 +471,21 @@ func TestCompletionAndPending(t *testing.T) {
 			t.Errorf("%s/%d pending since %v, want %v", p.Sheet, p.SequenceID, p.Since, want)
 		}
 	}
+	// The index key: the entry's shard, set with pending (by the append
+	// and by SetMetadata alike), removed with it.
+	for _, k := range []struct {
+		sheet string
+		seq   int
+	}{{a.Sheet(), 1}, {b.Sheet(), 0}, {b.Sheet(), 1}} {
+		it := rawItem(t, f, k.sheet, k.seq)
+		want := strconv.Itoa(awsschema.PendingShard(k.sheet, uint64(k.seq)))
+		if sh, ok := it[awsschema.AttrPendingShard].(*types.AttributeValueMemberN); !ok || sh.Value != want {
+			t.Errorf("%s/%d: %s = %v, want %s", k.sheet, k.seq, awsschema.AttrPendingShard, it[awsschema.AttrPendingShard], want)
+		}
+	}
+	if _, ok := rawItem(t, f, a.Sheet(), 0)[awsschema.AttrPendingShard]; ok {
+		t.Errorf("an entry without pending has %s", awsschema.AttrPendingShard)
+	}
 
 	done := eventlog.CompleteWorkflow(eventlog.WorkflowSnapshot, "snap-1")
 	if ok, err := a.SetMetadata(ctx, 1, done); err != nil || !ok {
@@ -502,6 +518,11 @@ func TestCompletionAndPending(t *testing.T) {
 	want := []string{b.Sheet() + "/0/snapshot", b.Sheet() + "/1/other"}
 	if got := list(now.Add(time.Second)); !slices.Equal(got, want) {
 		t.Fatalf("pending after completion = %v, want %v", got, want)
+	}
+	for _, attr := range []string{awsschema.AttrPendingShard, awsschema.AttrPendingSince} {
+		if v, ok := rawItem(t, f, a.Sheet(), 1)[attr]; ok {
+			t.Errorf("the completed entry still has %s = %v: it stays in the pending index", attr, v)
+		}
 	}
 }
 

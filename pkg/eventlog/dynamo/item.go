@@ -24,7 +24,9 @@ import (
 //	body         S  the entry body, the JSON bytes exactly as appended
 //	snapshot     S  metadata, absent when unset (awsschema)
 //	history      S  metadata, absent when unset
-//	pending      S  metadata, absent when unset; key of the pending index
+//	pending      S  metadata, absent when unset; projected into the pending index
+//	pendingShard N  awsschema.PendingShard(sheet, seq) while pending is set;
+//	                partition key of the pending index
 //	pendingSince N  Unix ms when pending was set; sort key of the index
 //	tok          S  random token of the append that wrote the item
 //	mtok         S  random token of the last SetMetadata that changed it
@@ -53,6 +55,7 @@ const (
 	attrHistory      = awsschema.AttrHistory
 	attrPending      = awsschema.AttrPending
 	attrPendingSince = awsschema.AttrPendingSince
+	attrPendingShard = awsschema.AttrPendingShard
 
 	// headSeq is the sort key of the head item: below every entry, so a
 	// key range of entries never includes it.
@@ -95,7 +98,7 @@ func entryOverhead(sheetLen int) int {
 	n := len(attrSheet) + sheetLen + len(attrSeq) + numberBytes + len(attrBody)
 	n += len(attrTok) + tokenLen + len(attrMTok) + tokenLen + len(attrMV) + numberBytes
 	n += len(attrSnapshot) + len(attrHistory) + len(attrPending) + 3*MaxMetadataLen
-	n += len(attrPendingSince) + numberBytes
+	n += len(attrPendingSince) + numberBytes + len(attrPendingShard) + numberBytes
 	return n
 }
 
@@ -163,8 +166,14 @@ func entryItem(sheet string, id eventlog.SequenceID, e eventlog.Entry, tok strin
 	if e.Pending != "" {
 		it[attrPending] = str(e.Pending)
 		it[attrPendingSince] = num(nowMS)
+		it[attrPendingShard] = num(pendingShard(sheet, id))
 	}
 	return it
+}
+
+// pendingShard is the pending index partition of an entry.
+func pendingShard(sheet string, id eventlog.SequenceID) int {
+	return awsschema.PendingShard(sheet, uint64(id))
 }
 
 // itemSize is the size of an item as DynamoDB counts it for its limits

@@ -13,11 +13,11 @@ package dynamo
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sheetlog/sheetlog/pkg/awsschema"
 	"github.com/sheetlog/sheetlog/pkg/errs"
@@ -29,9 +29,9 @@ import (
 type API interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
-	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	TransactGetItems(context.Context, *dynamodb.TransactGetItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactGetItemsOutput, error)
 	BatchWriteItem(context.Context, *dynamodb.BatchWriteItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 }
 
@@ -123,32 +123,67 @@ func (s *Store) Pending(ctx context.Context) ([]eventlog.PendingEntry, error) {
 // set before olderThan: what the sweeper runs again. It reads the sparse
 // pending index (awsschema.PendingIndexName), which holds only the items
 // that have pending set, so its cost follows the number of outstanding
-// workflows, never the size of the logs. The index is eventually
-// consistent: an entry completed a moment ago may still be listed
-// (workflows are idempotent, so running it again is harmless) and one
-// requested a moment ago may be missing (it is younger than any sane grace
-// period anyway).
+// workflows, never the size of the logs: one Query per shard
+// (awsschema.PendingShards), each reading only the entries older than
+// olderThan (the index's sort key), plus one per further 1 MB page. The
+// index is eventually consistent: an entry completed a moment ago may
+// still be listed (workflows are idempotent, so running it again is
+// harmless) and one requested a moment ago may be missing (it is younger
+// than any sane grace period anyway).
 func (s *Store) PendingBefore(ctx context.Context, olderThan time.Time) ([]eventlog.PendingEntry, error) {
 	return s.pending(ctx, &olderThan)
 }
 
 func (s *Store) pending(ctx context.Context, olderThan *time.Time) ([]eventlog.PendingEntry, error) {
+	// The shards are queried at once: the sweeper waits for one Query's
+	// latency, not for PendingShards of them in a row.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	found := make([][]eventlog.PendingEntry, awsschema.PendingShards)
+	var (
+		wg       sync.WaitGroup
+		failOnce sync.Once
+		failed   error // the first failure, not the cancellations it caused
+	)
+	for shard := range awsschema.PendingShards {
+		wg.Go(func() {
+			var err error
+			if found[shard], err = s.pendingShard(ctx, shard, olderThan); err != nil {
+				failOnce.Do(func() { failed = err; cancel() })
+			}
+		})
+	}
+	wg.Wait()
+	if failed != nil {
+		return nil, failed
+	}
 	var out []eventlog.PendingEntry
-	var start map[string]types.AttributeValue
+	for _, f := range found {
+		out = append(out, f...)
+	}
+	return out, nil
+}
+
+// pendingShard lists one shard of the pending index, page after page.
+func (s *Store) pendingShard(ctx context.Context, shard int, olderThan *time.Time) ([]eventlog.PendingEntry, error) {
+	const what = "listing pending entries"
+	x := newExpr()
+	cond := x.n(attrPendingShard) + " = " + x.v("shard", num(shard))
+	if olderThan != nil {
+		cond += " AND " + x.n(attrPendingSince) + " < " + x.v("t", num(olderThan.UnixMilli()))
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		IndexName:                 aws.String(awsschema.PendingIndexName),
+		KeyConditionExpression:    aws.String(cond),
+		ExpressionAttributeNames:  x.names,
+		ExpressionAttributeValues: x.values,
+	}
+	var out []eventlog.PendingEntry
 	for {
-		in := &dynamodb.ScanInput{
-			TableName:         aws.String(s.table),
-			IndexName:         aws.String(awsschema.PendingIndexName),
-			ExclusiveStartKey: start,
-		}
-		if olderThan != nil {
-			in.FilterExpression = aws.String("#ps < :t")
-			in.ExpressionAttributeNames = map[string]string{"#ps": attrPendingSince}
-			in.ExpressionAttributeValues = map[string]types.AttributeValue{":t": num(olderThan.UnixMilli())}
-		}
-		res, err := request(ctx, s, "listing pending entries", s.db.Scan, in)
+		res, err := request(ctx, s, what, s.db.Query, in)
 		if err != nil {
-			return nil, storageErr(err, "listing pending entries")
+			return nil, storageErr(err, what)
 		}
 		for _, it := range res.Items {
 			sheet, _ := getString(it, attrSheet)
@@ -164,7 +199,7 @@ func (s *Store) pending(ctx context.Context, olderThan *time.Time) ([]eventlog.P
 		if len(res.LastEvaluatedKey) == 0 {
 			return out, nil
 		}
-		start = res.LastEvaluatedKey
+		in.ExclusiveStartKey = res.LastEvaluatedKey
 	}
 }
 
