@@ -45,6 +45,10 @@ func (s *Stack) scannerMetadata() {
 		"key would add a monthly fee and a per-request KMS charge on every read and write, and the data is not subject to a key-custody rule."})
 	skip(s.DLQ, ScannerSkip{"CKV_AWS_27", "The queue is encrypted at rest with SQS-managed keys (SqsManagedSseEnabled: true), " +
 		"which checkov 3.3.30 does not recognise; it holds only failure metadata (shard and sequence numbers), never cell data."})
+	if s.RetireQueue != nil {
+		skip(s.RetireQueue, ScannerSkip{"CKV_AWS_27", "The queue is encrypted at rest with SQS-managed keys (SqsManagedSseEnabled: true), " +
+			"which checkov 3.3.30 does not recognise; it holds only retention passes (a sheet id and a due time), never cell data."})
+	}
 	skip(s.TokenKey, ScannerSkip{"CKV_AWS_149", "Secrets Manager encrypts the secret with its AWS managed key; only the API " +
 		"function's role may read it (IAM), and a customer managed key would add a fee for no added protection."})
 
