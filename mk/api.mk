@@ -14,9 +14,24 @@ API_FUZZTIME ?= 60s
 fuzz-api: ## fuzz the whole API handler (API_FUZZTIME=60s); fails on any 5xx, panic, or a refused request that wrote
 	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(API_FUZZTIME) -fuzzminimizetime 5s -parallel 1 ./pkg/api/
 
+# The handler's benchmarks run with metrics off and on; BENCH_API_RUNS
+# runs alternate so that the machine's load drifts over both alike, and
+# benchstat compares the two (raw figures in build/bench-api.txt). Under
+# load those figures swing by tens of per cent, so the overhead itself
+# comes from BenchmarkMetricsOverhead, which alternates off and on
+# request by request (build/bench-api-overhead.txt).
+BENCH_API_RUNS ?= 6
 .PHONY: bench-api
-bench-api: ## the handler's own cost over memory stores (GET log of 1000 entries, append, cells) and of JWT authentication + authorization (cached and first-sight per algorithm)
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/api/
+bench-api: ## the handler's own cost over memory stores (GET log of 1000 entries, append, cells; what metrics add, off and on compared by benchstat) and of JWT authentication + authorization (cached and first-sight per algorithm)
+	@$(MAKE) --no-print-directory benchstat
+	@mkdir -p build && : > build/bench-api.txt
+	$(call loadavg,before)
+	for i in $$(seq $(BENCH_API_RUNS)); do $(GO) test -run '^$$' -bench '^Benchmark(GetLog1000|Append|Cells100)$$' -benchmem -count 1 ./pkg/api/ | tee -a build/bench-api.txt; done
+	$(GO) test -run '^$$' -bench '^BenchmarkMetricsOverhead$$' -count $(BENCH_API_RUNS) ./pkg/api/ | tee build/bench-api-overhead.txt
+	$(call loadavg,after)
+	$(BENCHSTAT) -col /metrics build/bench-api.txt
+	$(BENCHSTAT) build/bench-api-overhead.txt
+	$(GO) test -run '^$$' -bench '^Benchmark(JWTAuth|RequestJWT|RequestNoAuth)$$' -benchmem -count 1 ./pkg/api/
 
 # schemathesis (from the Python package index, pinned with everything it
 # pulls in) in its own virtualenv, run against a real cmd/server: every

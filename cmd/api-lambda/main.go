@@ -36,5 +36,5 @@ func main() {
 	if err != nil {
 		lambdarun.Fatal(log, "building the API handler", err)
 	}
-	lambda.Start(apigw.Handler(h, lambdarun.APIEventOptions(cfg)...))
+	lambda.Start(lambdarun.WithMetrics(lambdarun.NewMetrics(awsschema.FunctionAPI, cfg, log), apigw.Handler(h, lambdarun.APIEventOptions(cfg)...)))
 }

@@ -63,6 +63,7 @@ type config struct {
 	retention        retention
 	logLevel         slog.Level
 	logJSON          bool
+	metricsAddr      string
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
@@ -98,6 +99,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&maxConns, "max-conns", env("SHEETLOG_MAX_CONNS", "0"), "most client connections held at once, 0 for as many as the open file limit allows (at most 32768); past it the longest idle one is closed (SHEETLOG_MAX_CONNS)")
 	fs.StringVar(&deadline, "workflow-deadline", env("SHEETLOG_WORKFLOW_DEADLINE", "5m"), "longest a snapshot may run before it is retried (SHEETLOG_WORKFLOW_DEADLINE)")
 	fs.StringVar(&shutdown, "shutdown-timeout", env("SHEETLOG_SHUTDOWN_TIMEOUT", "15s"), "how long a shutdown waits for requests, then again for running snapshots (SHEETLOG_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", env("SHEETLOG_METRICS_ADDR", ""), "address of the Prometheus metrics listener (/metrics), e.g. 127.0.0.1:9090; empty for none (SHEETLOG_METRICS_ADDR)")
 	fs.StringVar(&level, "log-level", env("SHEETLOG_LOG_LEVEL", "info"), "debug, info, warn or error (SHEETLOG_LOG_LEVEL)")
 	fs.StringVar(&format, "log-format", env("SHEETLOG_LOG_FORMAT", "text"), "text or json (SHEETLOG_LOG_FORMAT)")
 	parseRetention := retentionFlags(fs, env)
@@ -146,6 +148,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if e := c.jwt.check(c.token); e != nil {
 		err = errors.Join(err, e)
 	}
+	if _, port, _ := net.SplitHostPort(c.metricsAddr); c.metricsAddr == c.addr && port != "0" {
+		err = errors.Join(err, fmt.Errorf("-metrics-addr must differ from -addr: metrics are never served with the API"))
+	}
 	if e := c.logLevel.UnmarshalText([]byte(level)); e != nil {
 		err = errors.Join(err, fmt.Errorf("-log-level: %v", e))
 	}
@@ -174,6 +179,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		handler = slog.NewJSONHandler(stderr, opts)
 	}
 	lg := slog.New(handler)
+	stopMetrics, err := serveMetrics(lg, c.metricsAddr, c.logLevel)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 
 	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)

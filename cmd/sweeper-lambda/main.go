@@ -33,9 +33,10 @@ func main() {
 		lambdarun.Fatal(log, "opening the stores", err)
 	}
 	w := lambdarun.NewWorkflows(stores, cfg, log)
+	m := lambdarun.NewMetrics(awsschema.FunctionSweeper, cfg, log)
 	// The event (an EventBridge scheduled event) carries nothing the
 	// sweep needs; any JSON is accepted so that a manual invocation works.
-	lambda.Start(func(ctx context.Context, _ json.RawMessage) (lambdarun.SweepResult, error) {
+	lambda.Start(lambdarun.WithMetrics(m, func(ctx context.Context, _ json.RawMessage) (lambdarun.SweepResult, error) {
 		lg := log
 		if lc, ok := lambdacontext.FromContext(ctx); ok {
 			lg = lg.With("requestId", lc.AwsRequestID)
@@ -57,5 +58,5 @@ func main() {
 		}
 		lg.Info("retire queue drained", "passes", res.Retire.Passes, "failed", res.Retire.Failed, "early", res.Retire.Early)
 		return res, nil
-	})
+	}))
 }

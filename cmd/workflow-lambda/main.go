@@ -26,5 +26,6 @@ func main() {
 	if err != nil {
 		lambdarun.Fatal(log, "opening the stores", err)
 	}
-	lambda.Start(lambdarun.NewWorkflows(stores, cfg, log).HandleStream)
+	m := lambdarun.NewMetrics(awsschema.FunctionWorkflow, cfg, log)
+	lambda.Start(lambdarun.WithMetrics(m, lambdarun.NewWorkflows(stores, cfg, log).HandleStream))
 }

@@ -50,6 +50,8 @@ type HarnessConfig struct {
 //	                                   straight to the table (no API
 //	                                   accepts pending from a client)
 //	POST /metrics {"name":..,"values":[..]}  samples (ms) for the report
+//	GET  /emf                          EMFStats: the metrics the functions
+//	                                   published in their logs
 func (h *Harness) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
@@ -74,6 +76,9 @@ func (h *Harness) controlHandler() http.Handler {
 			fns[f.Name()] = FunctionCounts{Invocations: st.Invocations, FunctionErrors: st.FunctionErrors, Restarts: st.Restarts}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"esm": h.ESM.Stats(), "sweeps": h.Sweeps(), "functions": fns})
+	})
+	mux.HandleFunc("GET /emf", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, h.EMF())
 	})
 	mux.HandleFunc("GET /dead-letters", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.ESM.DeadLetters())

@@ -457,6 +457,7 @@ func (h *Harness) Report() string {
 	sw := h.Sweeps()
 	fmt.Fprintf(&b, "sweeper: %d scheduled runs (%d failed); found %d stale entries, ran %d, failed %d, unknown %d, deferred %d\n",
 		sw.Invocations, sw.Errors, sw.Found, sw.Ran, sw.Failed, sw.Unknown, sw.Deferred)
+	b.WriteString(emfReport(h.EMF()))
 	m := h.Metrics()
 	names := make([]string, 0, len(m))
 	for k := range m {

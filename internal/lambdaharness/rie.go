@@ -75,6 +75,7 @@ type Function struct {
 	started int
 	stats   FunctionStats
 	closed  bool
+	emf     *emfCollector
 }
 
 // FunctionStats counts a function's invocations.
@@ -117,7 +118,7 @@ func StartFunction(ctx context.Context, rieBin string, spec FunctionSpec) (*Func
 	if err != nil {
 		return nil, err
 	}
-	f := &Function{spec: spec, rieBin: rieBin, idle: make(chan *emulator, spec.Instances)}
+	f := &Function{spec: spec, rieBin: rieBin, idle: make(chan *emulator, spec.Instances), emf: newEMFCollector()}
 	for range spec.Instances {
 		e, err := f.startEmulator(ctx)
 		if err != nil {
@@ -241,6 +242,7 @@ type emulator struct {
 	done        chan struct{}
 	invocations int
 	onInit      func(time.Duration)
+	onLine      func(string)
 }
 
 var initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
@@ -272,6 +274,7 @@ func (f *Function) tryStart(ctx context.Context) (*emulator, error) {
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}},
 		tail:   &tailLines{max: 300},
 		done:   make(chan struct{}),
+		onLine: f.emf.line,
 	}
 	e.onInit = func(d time.Duration) {
 		f.mu.Lock()
@@ -354,6 +357,7 @@ func (e *emulator) readOutput(r io.Reader) {
 	for sc.Scan() {
 		line := sc.Text()
 		e.tail.add(line)
+		e.onLine(line)
 		if e.logFile != nil {
 			fmt.Fprintln(e.logFile, line)
 		}

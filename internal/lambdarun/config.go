@@ -9,6 +9,7 @@
 package lambdarun
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"os"
@@ -96,6 +97,8 @@ type Config struct {
 	// S3PathStyle is set when an endpoint override is in the environment
 	// (emulators serve buckets as paths, not host names).
 	S3PathStyle bool
+	// MetricsNamespace is the CloudWatch namespace of the metrics.
+	MetricsNamespace string
 }
 
 // FaultRule makes the first FailFirst attempts of each workflow of the
@@ -126,6 +129,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		WorkflowConcurrency: DefaultWorkflowConcurrency,
 		SweepMax:            DefaultSweepMax,
 		FaultSheetPrefix:    getenv(EnvFaultSheetPrefix),
+		MetricsNamespace:    cmp.Or(strings.TrimSpace(getenv(awsschema.EnvMetricsNamespace)), awsschema.DefaultMetricsNamespace),
 		TokenKeySecret:      strings.TrimSpace(getenv(awsschema.EnvTokenKeySecret)),
 	}
 	var problems []string
@@ -222,7 +226,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 // NewLogger is the functions' logger: one JSON object per line on stdout,
 // which Lambda forwards to CloudWatch Logs, tagged with the function.
 func NewLogger(function string, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level})).With("function", function)
+	return slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level})).With("function", function)
 }
 
 // Fatal logs err as the reason init failed and exits: Lambda reports the

@@ -72,6 +72,7 @@ func (w *Workflows) HandleStream(ctx context.Context, ev events.DynamoDBEvent) (
 			fail(jobs[i].ID)
 		}
 	}
+	workers.WorkflowRetries.Add(uint64(len(resp.BatchItemFailures)))
 	lg.Info("stream batch handled", "records", len(ev.Records), "workflows", len(jobs),
 		"ignored", ignored, "failed", len(resp.BatchItemFailures), "ms", time.Since(start).Milliseconds())
 	return resp, nil

@@ -46,6 +46,7 @@ func (w *Workflows) Sweep(ctx context.Context, lister PendingLister, grace time.
 	if err != nil {
 		return SweepResult{}, fmt.Errorf("listing pending entries: %w", err)
 	}
+	notePendingAge(pending, now.Add(-grace))
 	res := SweepResult{Found: len(pending)}
 	known := func(e eventlog.PendingEntry) int {
 		if e.Workflow == eventlog.WorkflowSnapshot {
@@ -78,5 +79,6 @@ func (w *Workflows) Sweep(ctx context.Context, lister PendingLister, grace time.
 			res.Failed++
 		}
 	}
+	workers.WorkflowRetries.Add(uint64(res.Failed))
 	return res, nil
 }

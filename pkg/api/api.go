@@ -131,6 +131,9 @@ type Config struct {
 	Health func(ctx context.Context) error
 	// Logger receives one record per request (method, route, status,
 	// duration, sheet) and the causes of store failures. Nil discards.
+	// Every request is also counted in the package's metrics
+	// (sheetlog_http_requests_total and _duration_seconds, by route
+	// pattern, method and status; metrics.go).
 	Logger *slog.Logger
 }
 
@@ -209,6 +212,7 @@ type request struct {
 	// claims are the caller's, once authenticated; nil when the rule
 	// does not apply.
 	claims  *Claims
+	held    bool // a change feed request that asked to wait
 	status  int
 	written int
 	errType string
@@ -238,11 +242,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					newError(http.StatusInternalServerError, TypeInternal, "internal error").appendJSON(nil))
 			}
 		}
+		elapsed := time.Since(start)
+		observeRequest(rq.metricsRoute(), r.Method, rq.status, elapsed)
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("route", rq.pattern()),
 			slog.Int("status", rq.status),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", elapsed),
 			slog.Int("bytes", rq.written),
 		}
 		if rq.clientGone() {

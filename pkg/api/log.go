@@ -101,6 +101,7 @@ func (h *handler) getLog(rq *request) {
 		return len(page.Entries) > 0, err
 	}
 	if wait > 0 {
+		rq.held = true
 		err = h.waitForEntries(rq, sheet, wait, query)
 	} else {
 		_, err = query()

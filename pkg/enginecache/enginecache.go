@@ -20,6 +20,9 @@
 // then. An engine larger than MaxBytes on its own is dropped as soon as
 // nobody uses it through Do.
 //
+// The gauges sheetlog_engine_cache_engines and sheetlog_engine_cache_bytes
+// follow Len and Bytes, summed over the process's caches.
+//
 // Eviction only drops the cache's reference and closes the engine's
 // background work (spreadsheet.Engine.Close). A caller still holding an
 // evicted engine finishes its call normally; the next request builds a
@@ -204,6 +207,7 @@ func (c *Cache) create(e *entry) {
 			delete(c.entries, e.sheet)
 		} else {
 			e.elem = c.lru.PushFront(e)
+			cachedEngines.Add(1)
 			e.engine.OnFootprint(func(size int) { c.resized(e, size) })
 			c.resizeLocked(e, e.engine.Footprint())
 			evicted = c.evictLocked()
@@ -259,6 +263,7 @@ func (c *Cache) dropOversizedLocked(e *entry) []*entry {
 
 func (c *Cache) resizeLocked(e *entry, size int) {
 	if e.elem != nil {
+		cachedBytes.Add(int64(size - e.size))
 		c.bytes += size - e.size
 		c.oversized += c.over(size) - c.over(e.size)
 		e.size = size
@@ -297,6 +302,8 @@ func (c *Cache) evictLocked() []*entry {
 func (c *Cache) removeLocked(e *entry) {
 	c.lru.Remove(e.elem)
 	e.elem = nil
+	cachedEngines.Add(-1)
+	cachedBytes.Add(-int64(e.size))
 	c.bytes -= e.size
 	c.oversized -= c.over(e.size)
 	e.size = 0

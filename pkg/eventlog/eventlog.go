@@ -42,6 +42,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/sheetlog/sheetlog/internal/jsonscan"
 	"github.com/sheetlog/sheetlog/pkg/errs"
@@ -289,6 +290,9 @@ type PendingEntry struct {
 	Sheet      string
 	SequenceID SequenceID
 	Workflow   string
+	// Since is when pending was set, from stores that record it (the
+	// DynamoDB store's pending index); zero from the others.
+	Since time.Time
 }
 
 // ValidateEntry checks that e can be stored: its body is a JSON object

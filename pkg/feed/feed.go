@@ -28,6 +28,8 @@ import (
 // ends or stop is closed. It returns poll's error, or nil when the wait
 // ended without one.
 func wait[T any](ctx context.Context, poll func() (done bool, err error), next func() <-chan T, stop <-chan struct{}) error {
+	feedWaiters.Add(1)
+	defer feedWaiters.Add(-1)
 	for {
 		ch := next()
 		if done, err := poll(); done || err != nil {

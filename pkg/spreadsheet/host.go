@@ -288,6 +288,7 @@ func (e *Engine) catchUpToLocked(ctx context.Context, id eventlog.SequenceID) er
 		return err
 	}
 	if id != e.host.next {
+		appendConflicts.Inc()
 		return errs.Conflict(uint64(id), uint64(e.host.next))
 	}
 	return nil
@@ -300,6 +301,7 @@ func (e *Engine) appendFailedLocked(ctx context.Context, id eventlog.SequenceID,
 	if !errors.As(err, &ce) {
 		return err
 	}
+	appendConflicts.Inc()
 	if err := e.catchUpLocked(ctx); err != nil {
 		return err
 	}
@@ -310,6 +312,7 @@ func (e *Engine) appendFailedLocked(ctx context.Context, id eventlog.SequenceID,
 // the snapshot request the append carried at entry at, and builds the
 // reply.
 func (e *Engine) appliedLocked(ctx context.Context, id, end, at eventlog.SequenceID, requested bool, known *eventlog.SequenceID) AppendResult {
+	appendedEntries.Add(uint64(end - id))
 	res := AppendResult{SequenceID: id, End: end, SnapshotRequested: requested}
 	if requested {
 		res.RequestedAt = at

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
 	"github.com/sheetlog/sheetlog/pkg/errs"
@@ -73,11 +74,13 @@ func (e *Engine) RunSnapshot(ctx context.Context, s eventlog.SequenceID) error {
 // runSnapshot is RunSnapshot under the worker lock; done reports that the
 // snapshot was completed now (by this run or by a copy it raced).
 func (e *Engine) runSnapshot(ctx context.Context, s eventlog.SequenceID) (done bool, err error) {
+	outcome, started := outcomeNone, time.Time{}
+	defer func() { countSnapshot(outcome, err, e.opts.Now().Sub(started)) }()
 	if err := e.lockWorker(ctx); err != nil {
 		return false, err
 	}
 	defer e.unlockWorker()
-	started := e.opts.Now()
+	started = e.opts.Now()
 
 	if requested, err := e.requestedAt(ctx, s); err != nil || !requested {
 		return false, err
@@ -104,7 +107,9 @@ func (e *Engine) runSnapshot(ctx context.Context, s eventlog.SequenceID) (done b
 	for _, t := range w.cells.tiles {
 		t.clean = true
 	}
+	outcome = outcomeBuilt
 	if applied {
+		outcome = outcomeWritten
 		e.stats.snapshotsWritten.Add(1)
 	} else {
 		e.stats.completionsNoop.Add(1)
@@ -318,9 +323,11 @@ func (e *Engine) writeSnapshotLocked(ctx context.Context, s eventlog.SequenceID)
 		// (blobstore.FreshWriter): one request per tile on S3.
 		if j.copy {
 			e.stats.tilesCopied.Add(1)
+			tilesCopied.Inc()
 			return blobstore.CopyFresh(ctx, tiles, name, baseTiles, name)
 		}
 		e.stats.tilesEncoded.Add(1)
+		tilesEncoded.Inc()
 		return blobstore.WriteFresh(ctx, tiles, name, w.cells.encodeTile(make([]byte, 0, w.cells.encodedSizeHint(j.t)), j.t))
 	})
 	if err != nil {

@@ -35,6 +35,7 @@ const (
 	CtxSnapshotRetain   = "snapshotRetain"   // Props.Retention.Retain (0: keep every snapshot)
 	CtxSnapshotGrace    = "snapshotGrace"    // Props.Retention.Grace
 	CtxTruncateLog      = "truncateLog"      // Props.Retention.TruncateLog
+	CtxTracing          = "tracing"          // !Props.DisableTracing (default true)
 	// CtxReservedConcurrency=false leaves every function unreserved (an
 	// account whose concurrency limit is too low for any reservation).
 	CtxReservedConcurrency = "reservedConcurrency"
@@ -136,6 +137,9 @@ func PropsFromContext(node constructs.Node) (Props, error) {
 			errs = append(errs, fmt.Errorf("context %s=%q: want a positive integer", CtxSnapshotInterval, s))
 		}
 		p.SnapshotInterval = n
+	}
+	if s, ok := get(CtxTracing); ok && s != "" {
+		p.DisableTracing = !boolean(CtxTracing)
 	}
 	if s, ok := get(CtxReservedConcurrency); ok && s != "" {
 		if reserve, err := strconv.ParseBool(s); err != nil {

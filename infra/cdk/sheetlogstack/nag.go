@@ -45,6 +45,7 @@ func (s *Stack) suppressNagFindings() {
 			"stream ARN; ListStreams only lists stream ARNs, it reads no data."),
 		AppliesTo: &[]any{"Resource::*"},
 	}}, jsii.Bool(true))
+	s.suppressTracingFindings()
 
 	cdknag.NagSuppressions_AddResourceSuppressions(s.TokenKey, &[]*cdknag.NagPackSuppression{{
 		Id: jsii.String("AwsSolutions-SMG4"),

@@ -141,6 +141,14 @@ type Props struct {
 	// IteratorAgeAlarm is the age of the oldest unprocessed stream record
 	// that raises the iterator age alarm. Default 5 min.
 	IteratorAgeAlarm time.Duration
+	// PendingAgeAlarm is the age of the oldest pending workflow (as the
+	// sweeper sees it) that raises the pending age alarm; more than
+	// SweepGrace. Default twice SweepGrace.
+	PendingAgeAlarm time.Duration
+
+	// DisableTracing turns X-Ray active tracing of the three functions
+	// off. Default false: traced (docs/operations.md says what it costs).
+	DisableTracing bool
 
 	// DisableBucketAccessLogs drops the S3 server access log bucket.
 	// Default false: blob reads and writes are logged.
@@ -224,6 +232,7 @@ func (p Props) withDefaults() (Props, error) {
 	setInt(&p.ThrottleRate, DefaultThrottleRate)
 	setInt(&p.ThrottleBurst, DefaultThrottleBurst)
 	setDur(&p.IteratorAgeAlarm, DefaultIteratorAgeAlarm)
+	setDur(&p.PendingAgeAlarm, 2*p.SweepGrace)
 	setInt(&p.NoncurrentVersionDays, DefaultNoncurrentDays)
 	return p, p.validate()
 }
@@ -293,6 +302,9 @@ func (p Props) validate() error {
 	}
 	if p.IteratorAgeAlarm < time.Second {
 		bad("iterator age alarm %v: want at least 1s", p.IteratorAgeAlarm)
+	}
+	if p.PendingAgeAlarm <= p.SweepGrace {
+		bad("pending age alarm %v: want more than the sweep grace %v (the sweeper reports entries older than that)", p.PendingAgeAlarm, p.SweepGrace)
 	}
 	if (p.JWTIssuer == "") != (len(p.JWTAudience) == 0) {
 		bad("JWT authorizer needs both an issuer and an audience (issuer %q, audience %q)", p.JWTIssuer, p.JWTAudience)

@@ -80,6 +80,8 @@ type Stack struct {
 	// HTTPAPI is nil when the endpoint is a function URL.
 	HTTPAPI awsapigatewayv2.HttpApi
 	Alarms  []awscloudwatch.Alarm
+	// Dashboard graphs the functions' metrics (observability.go).
+	Dashboard awscloudwatch.Dashboard
 	// TokenKey is the secret whose value seals the API's blob listing
 	// continuation tokens.
 	TokenKey awssecretsmanager.Secret
@@ -165,6 +167,7 @@ func New(scope constructs.Construct, id string, props Props) (*Stack, error) {
 	s.schedule()
 	apiURL := s.endpoint()
 	s.alarms()
+	s.observability()
 	s.suppressNagFindings()
 	s.scannerMetadata()
 
@@ -666,19 +669,13 @@ func (s *Stack) alarms() {
 	p := s.Props
 	five := awscdk.Duration_Minutes(jsii.Number(5))
 	add := func(id, desc string, metric awscloudwatch.Metric, threshold float64) {
-		alarm := metric.CreateAlarm(s.Stack, jsii.String(id), &awscloudwatch.CreateAlarmOptions{
+		s.addAlarm(metric.CreateAlarm(s.Stack, jsii.String(id), &awscloudwatch.CreateAlarmOptions{
 			AlarmDescription:   jsii.String(desc),
 			Threshold:          jsii.Number(threshold),
 			EvaluationPeriods:  jsii.Number(1),
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
-		if p.AlarmTopicARN != "" {
-			cfn := alarm.Node().DefaultChild().(awscloudwatch.CfnAlarm)
-			cfn.SetAlarmActions(jsii.Strings(p.AlarmTopicARN))
-			cfn.SetOkActions(jsii.Strings(p.AlarmTopicARN))
-		}
-		s.Alarms = append(s.Alarms, alarm)
+		}))
 	}
 	add("DlqNotEmptyAlarm", "Stream records exhausted their retries and are in the dead-letter queue (the sweeper re-runs their workflows; find out why they failed)",
 		s.DLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Maximum")}), 0)

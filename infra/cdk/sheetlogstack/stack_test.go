@@ -217,6 +217,7 @@ func TestFunctions(t *testing.T) {
 	fns := s.resources("AWS::Lambda::Function")
 	keys := map[string]bool{}
 	for _, c := range cases {
+		c.env[awsschema.EnvMetricsNamespace] = awsschema.MetricsNamespace(DefaultStackName) // observability.go
 		fn, ok := fns[c.fn]
 		if !ok {
 			t.Errorf("%s: no function %s", c.name, c.fn)
@@ -654,9 +655,11 @@ func checkIAM(t *testing.T, s *synthesized) {
 					t.Errorf("role %s: wildcard action %s", role, a)
 				}
 			}
-			// Only ListStreams, which has no resource-level
-			// permissions, may apply to every resource.
-			if slices.Contains(st.resources, `"*"`) && !slices.Equal(st.actions, []string{"dynamodb:ListStreams"}) {
+			// Only ListStreams and X-Ray's writes, which have no
+			// resource-level permissions, may apply to every resource.
+			if slices.Contains(st.resources, `"*"`) && slices.ContainsFunc(st.actions, func(a string) bool {
+				return a != "dynamodb:ListStreams" && !slices.Contains(xrayActions, a)
+			}) {
 				t.Errorf("role %s: %v on every resource", role, st.actions)
 			}
 		}
@@ -734,6 +737,7 @@ func checkIAM(t *testing.T, s *synthesized) {
 				svc, _, _ := strings.Cut(a, ":")
 				switch {
 				case svc == "logs" && (a == "logs:CreateLogStream" || a == "logs:PutLogEvents"):
+				case slices.Contains(xrayActions, a) && !s.stack.Props.DisableTracing:
 				case svc == "dynamodb" && (slices.Contains(tableDataActions, a) || (c.want.stream && slices.Contains(streamActions, a))):
 				case a == "dynamodb:Query" && c.name == "sweeper" && !slices.ContainsFunc(st.resources, func(r string) bool { return !isIndex(r) }):
 					// The sweeper queries the sparse pending index.
@@ -773,8 +777,14 @@ func TestAlarms(t *testing.T) {
 	alarms := s.resources("AWS::CloudWatch::Alarm")
 	type key struct{ namespace, metric, dimension string }
 	got := map[key]map[string]any{}
+	if len(alarms) != 7 {
+		t.Errorf("%d alarms, want 7 (five on AWS metrics, two on sheetlog's: observability_test.go)", len(alarms))
+	}
 	for _, a := range alarms {
 		p := props(a)
+		if _, ok := p["MetricName"]; !ok {
+			continue // metric math: the snapshot failures alarm, checked in observability_test.go
+		}
 		dim := ""
 		for _, d := range list(p["Dimensions"]) {
 			dim = show(d.(map[string]any)["Value"])
@@ -786,11 +796,12 @@ func TestAlarms(t *testing.T) {
 	}
 	fnDim := func(fn string) string { return show(ref(fn)) }
 	want := map[key]float64{
-		{"AWS/SQS", "ApproximateNumberOfMessagesVisible", show(getAtt(logicalID(s, s.stack.DLQ), "QueueName"))}: 0,
-		{"AWS/Lambda", "Errors", fnDim(logicalID(s, s.stack.API))}:                                              0,
-		{"AWS/Lambda", "Errors", fnDim(logicalID(s, s.stack.Workflow))}:                                         0,
-		{"AWS/Lambda", "Errors", fnDim(logicalID(s, s.stack.Sweeper))}:                                          0,
-		{"AWS/Lambda", "IteratorAge", fnDim(logicalID(s, s.stack.Workflow))}:                                    float64(DefaultIteratorAgeAlarm.Milliseconds()),
+		{"AWS/SQS", "ApproximateNumberOfMessagesVisible", show(getAtt(logicalID(s, s.stack.DLQ), "QueueName"))}:           0,
+		{"AWS/Lambda", "Errors", fnDim(logicalID(s, s.stack.API))}:                                                        0,
+		{"AWS/Lambda", "Errors", fnDim(logicalID(s, s.stack.Workflow))}:                                                   0,
+		{"AWS/Lambda", "Errors", fnDim(logicalID(s, s.stack.Sweeper))}:                                                    0,
+		{"AWS/Lambda", "IteratorAge", fnDim(logicalID(s, s.stack.Workflow))}:                                              float64(DefaultIteratorAgeAlarm.Milliseconds()),
+		{awsschema.MetricsNamespace(DefaultStackName), awsschema.MetricPendingOldestAge, show(awsschema.FunctionSweeper)}: (2 * DefaultSweepGrace).Seconds(),
 	}
 	if len(got) != len(want) {
 		t.Errorf("%d alarms, want %d: %v", len(got), len(want), got)

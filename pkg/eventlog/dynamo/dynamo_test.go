@@ -456,6 +456,21 @@ func TestCompletionAndPending(t *testing.T) {
 	if got := list(now.Add(-time.Second)); !slices.Equal(got, []string{a.Sheet() + "/1/snapshot"}) {
 		t.Fatalf("pending older than a minute = %v", got)
 	}
+	// Each entry says since when it is pending (the sweeper's oldest
+	// pending age).
+	ps, err := s.PendingBefore(ctx, now.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		want := now
+		if p.Sheet == a.Sheet() {
+			want = now.Add(-time.Minute)
+		}
+		if !p.Since.Equal(want) {
+			t.Errorf("%s/%d pending since %v, want %v", p.Sheet, p.SequenceID, p.Since, want)
+		}
+	}
 	// The index key: the entry's shard, set with pending (by the append
 	// and by SetMetadata alike), removed with it.
 	for _, k := range []struct {

@@ -189,12 +189,12 @@ func (s *Store) pendingShard(ctx context.Context, shard int, olderThan *time.Tim
 			sheet, _ := getString(it, attrSheet)
 			wf, _ := getString(it, attrPending)
 			seq, err1 := getInt(it, attrSeq)
-			_, err2 := getInt(it, attrPendingSince)
+			since, err2 := getInt(it, attrPendingSince)
 			if sheet == "" || wf == "" || err1 != nil || err2 != nil || seq < 0 {
 				s.log.Warn("dynamodb: malformed item in the pending index", "item", it)
 				continue
 			}
-			out = append(out, eventlog.PendingEntry{Sheet: sheet, SequenceID: eventlog.SequenceID(seq), Workflow: wf})
+			out = append(out, eventlog.PendingEntry{Sheet: sheet, SequenceID: eventlog.SequenceID(seq), Workflow: wf, Since: time.UnixMilli(since)})
 		}
 		if len(res.LastEvaluatedKey) == 0 {
 			return out, nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
@@ -76,6 +77,7 @@ func RunStore(t *testing.T, store eventlog.Store) {
 			return
 		}
 		ctx := t.Context()
+		began := time.Now()
 		mine := func() []eventlog.PendingEntry {
 			t.Helper()
 			all, err := lister.Pending(ctx)
@@ -85,6 +87,13 @@ func RunStore(t *testing.T, store eventlog.Store) {
 			var out []eventlog.PendingEntry
 			for _, p := range all {
 				if strings.HasPrefix(p.Sheet, prefix+"-p") {
+					// Since is optional; when a store says it, it is
+					// a moment of this test (a minute's leeway for
+					// clocks).
+					if !p.Since.IsZero() && (p.Since.Before(began.Add(-time.Minute)) || p.Since.After(time.Now().Add(time.Minute))) {
+						t.Fatalf("Pending lists %v with Since %v, outside the test (begun %v)", p, p.Since, began)
+					}
+					p.Since = time.Time{}
 					out = append(out, p)
 				}
 			}

@@ -49,6 +49,14 @@
 // running or waiting for a retry is coalesced into it. Handlers are
 // idempotent anyway; coalescing only saves work.
 //
+// # Metrics
+//
+// Besides its own counters (Metrics), the pool counts every retry it
+// schedules in sheetlog_workflow_retries_total and, from Start to Close,
+// reports the age of the oldest message it holds (queued, running or
+// waiting for a retry) as sheetlog_pending_oldest_age_seconds (package
+// workers; one pool per process).
+//
 // # Shutdown
 //
 // Close stops accepting messages, drops what is queued or waiting (it
@@ -268,6 +276,7 @@ type job struct {
 	state    jobState
 	attempts int // failed runs so far
 	timer    *time.Timer
+	since    time.Time // when the pool took it
 }
 
 func (j *job) msg() workers.PendingWorkflowMessage {
@@ -322,6 +331,7 @@ type Pool struct {
 	scanDone    chan struct{}
 	scanCancel  context.CancelFunc
 	closeCalled bool
+	stopAge     func()
 
 	m struct {
 		posted, coalesced, runs, completions, failures, retries, dropped, ignored,
@@ -385,6 +395,7 @@ func (p *Pool) Start() error {
 		return errors.New("pool: already started")
 	}
 	p.started = true
+	p.stopAge = workers.PendingOldestAge.Track(p.oldestPending)
 	for i := range p.opts.Workers {
 		p.spawnLocked(&slot{id: i})
 	}
@@ -437,7 +448,7 @@ func (p *Pool) enqueueLocked(pm workers.PendingWorkflowMessage) bool {
 		p.m.coalesced.Add(1)
 		return false
 	}
-	j := &job{key: k, state: queued}
+	j := &job{key: k, state: queued, since: time.Now()}
 	p.jobs[k] = j
 	p.perSheet[k.sheet]++
 	p.queue = append(p.queue, j)
@@ -451,6 +462,20 @@ func (p *Pool) Outstanding(sheet string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.perSheet[sheet] > 0
+}
+
+// oldestPending is when the pool took the oldest message it still holds
+// (zero: none), for workers.PendingOldestAge.
+func (p *Pool) oldestPending() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var oldest time.Time
+	for _, j := range p.jobs {
+		if oldest.IsZero() || j.since.Before(oldest) {
+			oldest = j.since
+		}
+	}
+	return oldest
 }
 
 // Metrics returns the pool's counters and gauges.
@@ -666,6 +691,7 @@ func (p *Pool) finishLocked(j *job, err error) {
 	default:
 		d := p.backoffLocked(j.attempts)
 		p.m.retries.Add(1)
+		workers.WorkflowRetries.Inc()
 		j.state = waiting
 		j.timer = time.AfterFunc(d, func() { p.requeue(j) })
 		p.lg.Warn("workflow failed; retrying", append(j.logAttrs(), "attempt", j.attempts, "delay", d, "err", err)...)
@@ -815,6 +841,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		p.queue = nil
 		p.work.Broadcast()
 		if p.started {
+			p.stopAge()
 			close(p.scanStop)
 			p.scanCancel()
 		} else {

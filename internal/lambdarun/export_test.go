@@ -1,0 +1,4 @@
+package lambdarun
+
+// NewMetricsTo is NewMetrics writing to out instead of standard output.
+var NewMetricsTo = newMetrics
