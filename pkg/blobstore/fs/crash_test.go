@@ -95,6 +95,9 @@ func crashChild(dir string) {
 		if err == nil {
 			err = d.WriteBlob(ctx, "small", version(i, 4096))
 		}
+		if err == nil && i%2 == 0 {
+			err = copyAtOnce(ctx, d, "small")
+		}
 		if err == nil && i%4 == 0 {
 			err = blobstore.Copy(ctx, root, "copy", root, "big")
 		}
@@ -111,8 +114,28 @@ func crashChild(dir string) {
 	}
 }
 
-// TestCrashSafety kills a child process that writes, copies and removes
-// blobs (with fsync) at random moments, with SIGKILL, and reopens the
+// copyAtOnce copies name in d to c/0 to c/3 below d, concurrently, as
+// a snapshot copies its tiles (their fsyncs are shared).
+func copyAtOnce(ctx context.Context, d blobstore.BlobDir, name string) error {
+	c, err := d.GetDir(ctx, "c")
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 4)
+	for k := range 4 {
+		go func() { errc <- blobstore.Copy(ctx, c, strconv.Itoa(k), d, name) }()
+	}
+	for range 4 {
+		if e := <-errc; e != nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// TestCrashSafety kills a child process that writes, copies (some
+// concurrently into one directory) and removes blobs (with fsync) at
+// random moments, with SIGKILL, and reopens the
 // store each time: every blob must be one whole version, "big" at least
 // the last version acknowledged, and no temporary file may remain. A
 // process crash keeps the page cache, so this checks the atomicity of

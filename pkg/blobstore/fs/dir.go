@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -262,6 +263,10 @@ func (d *dir) place(ctx context.Context, op, name, tmp string) error {
 
 func (d *dir) tryPlace(op, name string, path []string, tmp string) error {
 	parent, last := path[:len(path)-1], path[len(path)-1]
+	// Registered before anything is opened: see durable.go.
+	p := d.s.beginPlace(d.enc, parent)
+	var levels []int
+	defer func() { d.s.endPlace(d.enc, p, parent, levels) }()
 	sr, err := d.s.openSheet(d.enc, true)
 	if err != nil {
 		if notExist(err) {
@@ -293,7 +298,7 @@ func (d *dir) tryPlace(op, name string, path []string, tmp string) error {
 	err = renameAt(d.s.tmpDir, tmp, pf, last)
 	switch {
 	case err == nil:
-		if err := d.syncUp(sr, pf, parent); err != nil {
+		if levels, err = d.syncUp(sr, pf, parent); err != nil {
 			return d.fail(err, op, name)
 		}
 		return nil
@@ -313,7 +318,8 @@ func (d *dir) tryPlace(op, name string, path []string, tmp string) error {
 		// An empty directory does not exist for the contract, so it
 		// gives way (to a writer whose rename then follows), unless it
 		// holds something that is not the store's.
-		if err := rmdirTree(sr, path); err != nil && !notExist(err) {
+		err := d.s.removing(d.enc, path, func() error { return rmdirTree(sr, path) })
+		if err != nil && !notExist(err) {
 			if isDirNotEmpty(err) {
 				return errs.WrongKind(name, true)
 			}
@@ -344,43 +350,85 @@ func (d *dir) mkdirs(sr *os.Root, segs []string, name string) error {
 	return nil
 }
 
-// syncUp makes a new entry in pf (the directory at segs) durable: it
-// fsyncs pf and every directory above it up to sheets/. The ones above
+// syncUp makes a new entry in pf (the directory at segs) durable, after
+// the rename: it fsyncs pf, and the directories above it up to the first
+// one known durable, or up to sheets/ (see durable.go). The ones above
 // are synced even if this call did not create them, because the writer
-// that did may not have synced them yet when this one returns.
-func (d *dir) syncUp(sr *os.Root, pf *os.File, segs []string) error {
+// that did may not have synced them yet when this one returns. It
+// returns the levels j whose directory segs[:j] is now durable.
+func (d *dir) syncUp(sr *os.Root, pf *os.File, segs []string) ([]int, error) {
 	if !d.s.sync {
-		return nil
+		return nil, nil
 	}
-	if err := pf.Sync(); err != nil {
-		return err
+	k := d.s.durableDepth(d.enc, segs)
+	if err := d.s.syncDir(pf); err != nil {
+		return nil, err
 	}
-	for i := len(segs) - 1; i >= 0; i-- {
-		// A directory pruned meanwhile holds nothing to keep.
-		if err := d.s.syncPath(sr, joinPath(segs[:i])); err != nil && !notExist(err) {
-			return err
+	for j := len(segs) - 1; j >= max(k, 0); j-- {
+		f, err := openDir(sr, segs[:j])
+		if notExist(err) {
+			return nil, nil // pruned meanwhile, and so the blob: nothing to keep
+		}
+		if err != nil {
+			return nil, err
+		}
+		err = d.s.syncDir(f)
+		f.Close()
+		if err != nil {
+			return nil, err
 		}
 	}
-	return d.s.sheetsDir.Sync()
+	if k < 0 {
+		if err := d.s.syncDir(d.s.sheetsDir); err != nil {
+			return nil, err
+		}
+	}
+	var levels []int
+	for j := k + 1; j <= len(segs); j++ {
+		levels = append(levels, j)
+	}
+	if h := d.s.afterSyncUp; h != nil {
+		h()
+	}
+	return levels, nil
 }
 
 // prune removes the empty directories at segs and above, deepest first,
 // up to the sheet's own directory. It only ever removes empty directories
 // (rmdir), so it cannot lose a blob that a concurrent writer put there; a
-// writer whose directory it removed before the blob arrived retries.
+// writer whose directory it removed before the blob arrived retries. It
+// stops at the first directory that is not empty, before its rmdir, which
+// would forget that the directory is durable for nothing (a blob that
+// goes from it later has its own prune).
 func (d *dir) prune(sr *os.Root, segs []string) {
 	for i := len(segs); i > 0; i-- {
+		if !isEmptyDir(sr, segs[:i]) {
+			return
+		}
 		pf, err := openDir(sr, segs[:i-1])
 		if err != nil {
 			return
 		}
-		err = rmdirAt(pf, segs[i-1])
+		err = d.s.removing(d.enc, segs[:i], func() error { return rmdirAt(pf, segs[i-1]) })
 		pf.Close()
 		if err != nil {
 			return
 		}
 	}
-	_ = rmdirAt(d.s.sheetsDir, d.enc)
+	if isEmptyDir(sr, nil) {
+		_ = d.s.removing(d.enc, nil, func() error { return rmdirAt(d.s.sheetsDir, d.enc) })
+	}
+}
+
+// isEmptyDir reports whether the directory at segs is there and empty.
+func isEmptyDir(sr *os.Root, segs []string) bool {
+	f, err := openDir(sr, segs)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	_, err = f.Readdirnames(1)
+	return err == io.EOF
 }
 
 // rmdirTree removes the directory at segs and the directories below it,
@@ -450,14 +498,12 @@ func (d *dir) RemoveBlob(ctx context.Context, name string) error {
 			return err
 		}
 		// An empty directory: nothing to remove, but tidy it away.
-		_ = rmdirTree(sr, path)
+		_ = d.s.removing(d.enc, path, func() error { return rmdirTree(sr, path) })
 	default:
 		return d.fail(err, "RemoveBlob", name)
 	}
-	if d.s.sync {
-		if err := pf.Sync(); err != nil {
-			return d.fail(err, "RemoveBlob", name)
-		}
+	if err := d.s.syncDir(pf); err != nil {
+		return d.fail(err, "RemoveBlob", name)
 	}
 	d.prune(sr, parent)
 	return nil
@@ -508,6 +554,9 @@ func (d *dir) RemoveAll(ctx context.Context) error {
 		return d.fail(err, "RemoveAll", "")
 	}
 	defer sr.Close()
+	// From here on, d and what is below it may go (see durable.go).
+	d.s.beginRemoval(d.enc, d.segs)
+	defer d.s.endRemoval(d.enc, d.segs)
 	dr := sr
 	if len(d.segs) > 0 {
 		// A Root, so that removal stays inside the directory.
@@ -581,10 +630,7 @@ func (d *dir) removeContents(ctx context.Context, dr *os.Root) error {
 }
 
 func (d *dir) syncRemoval(f *os.File) error {
-	if !d.s.sync {
-		return nil
-	}
-	if err := f.Sync(); err != nil {
+	if err := d.s.syncDir(f); err != nil {
 		return d.fail(err, "RemoveAll", "")
 	}
 	return nil

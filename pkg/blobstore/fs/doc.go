@@ -52,12 +52,24 @@
 // WriteBlob writes the bytes to a new file in <dir>/tmp (a directory no
 // listing looks at, with random names no blob has), fsyncs it, renames it
 // into place, and fsyncs the directory it landed in and every directory
-// above it (a concurrent writer may have made one of them without having
-// synced it yet). A crash therefore leaves the old blob or the new one,
-// never a torn one; the temporary files it leaves are removed by the next
-// Open. Blob files are never changed in place, which is also what lets
-// CopyBlob share them: it hard-links the source into tmp/ and renames the
-// link into place (copying the bytes only where hard links fail).
+// above it that is not yet known durable (a concurrent writer may have
+// made one of them without having synced it yet). When WriteBlob returns
+// the blob is on disk. A crash therefore leaves the old blob or the new
+// one, never a torn one; the temporary files it leaves are removed by the
+// next Open. Blob files are never changed in place, which is also what
+// lets CopyBlob share them: it hard-links the source into tmp/ and
+// renames the link into place (copying the bytes only where hard links
+// fail), with the same fsyncs.
+//
+// Those fsyncs are few. The store remembers which directories have their
+// whole chain (their entry in their parent, and so on up to sheets/) on
+// disk, so the ancestors are synced once per directory made, not once
+// per blob; it forgets a directory before anything removes it, so one
+// made again is synced again. And writers that land in one directory at
+// once share its fsync (group commit), each served by an fsync that
+// started after its rename. A snapshot's tile copies, 8 at a time into
+// one new directory, cost well under one directory fsync each instead of
+// four. The argument for both is in durable.go.
 //
 // # Directories
 //

@@ -58,6 +58,20 @@ type Store struct {
 	retries atomic.Int64
 	// beforeRename, if set, runs just before a write's rename (for tests).
 	beforeRename func()
+
+	// What makes writes durable with few fsyncs (see durable.go): dmu
+	// guards the records of durable directories, by sheet, and the group
+	// commits in flight, by directory.
+	dmu     sync.Mutex
+	durable map[string]*sheetDurability
+	groups  map[fileID]*syncGroup
+	// dirSyncs counts directory fsyncs (for tests); dirSync, if set,
+	// makes them instead of File.Sync (for tests).
+	dirSyncs atomic.Int64
+	dirSync  func(*os.File) error
+	// afterSyncUp, if set, runs after a write's fsyncs, before it records
+	// directories as durable (for tests).
+	afterSyncUp func()
 }
 
 var (
@@ -73,7 +87,10 @@ var (
 // "tmp" emptied. Open removes the temporary files a crash left behind.
 // Call Close when done.
 func Open(path string, opts Options) (_ *Store, err error) {
-	s := &Store{dir: path, pageSize: opts.PageSize, sync: !opts.NoSync, log: opts.Logger}
+	s := &Store{
+		dir: path, pageSize: opts.PageSize, sync: !opts.NoSync, log: opts.Logger,
+		durable: map[string]*sheetDurability{}, groups: map[fileID]*syncGroup{},
+	}
 	if s.pageSize <= 0 {
 		s.pageSize = DefaultPageSize
 	}
@@ -269,12 +286,14 @@ func (s *Store) Sheet(sheet string) (blobstore.BlobDir, error) {
 
 // openSheet opens the sheet's directory as a Root, so that no path below
 // it leaves it, even through a symbolic link. With create, it makes the
-// directory first.
+// directory if it is missing.
 func (s *Store) openSheet(enc string, create bool) (*os.Root, error) {
-	if create {
-		if err := s.sheets.Mkdir(enc, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, err
-		}
+	r, err := s.sheets.OpenRoot(enc)
+	if !create || !errors.Is(err, fs.ErrNotExist) {
+		return r, err
+	}
+	if err := s.sheets.Mkdir(enc, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
 	}
 	return s.sheets.OpenRoot(enc)
 }
