@@ -406,6 +406,44 @@ func (s *Scanner) Literal() (string, error) {
 // Skip reads and discards one value of any kind.
 func (s *Scanner) Skip() error { return s.skip(0) }
 
+// Value reads one value of any kind and returns its bytes, which alias
+// the input: a member or element kept for later decoding without a copy.
+func (s *Scanner) Value() ([]byte, error) {
+	s.ws()
+	start := s.pos
+	if err := s.skip(0); err != nil {
+		return nil, err
+	}
+	return s.data[start:s.pos], nil
+}
+
+// Array reads an array, calling elem with the scanner positioned at each
+// element; elem must consume it (read it or Skip it).
+func (s *Scanner) Array(elem func() error) error {
+	if s.Peek() != '[' {
+		return s.errorf("expected an array")
+	}
+	s.pos++
+	if s.Peek() == ']' {
+		s.pos++
+		return nil
+	}
+	for {
+		if err := elem(); err != nil {
+			return err
+		}
+		switch s.Peek() {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			return nil
+		default:
+			return s.errorf("expected ',' or ']' in array")
+		}
+	}
+}
+
 func (s *Scanner) skip(depth int) error {
 	if depth > MaxDepth {
 		return s.errorf("nesting deeper than %d", MaxDepth)

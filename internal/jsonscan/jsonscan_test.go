@@ -148,3 +148,42 @@ func TestFloatAgreesWithStrconv(t *testing.T) {
 		}
 	}
 }
+
+// An array's elements as Array and Value split it are what encoding/json
+// splits it into, byte for byte, and malformed arrays are refused.
+func TestArrayValuesAgreeWithStdlib(t *testing.T) {
+	for _, s := range []string{`[]`, ` [ ] `, `[1]`, `[ {"a":[1,2]} , "x" ,null,true, -1.5e3 ,[[]]]`, `["\u00e9\"",{}]`} {
+		var want []json.RawMessage
+		if err := json.Unmarshal([]byte(s), &want); err != nil {
+			t.Fatal(err)
+		}
+		sc := New([]byte(s))
+		var got [][]byte
+		err := sc.Array(func() error {
+			v, err := sc.Value()
+			got = append(got, v)
+			return err
+		})
+		if err == nil {
+			err = sc.End()
+		}
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("%s: %d elements, %v; want %d", s, len(got), err, len(want))
+		}
+		for i := range got {
+			if string(got[i]) != string(want[i]) {
+				t.Errorf("%s: element %d is %s, want %s", s, i, got[i], want[i])
+			}
+		}
+	}
+	for _, s := range []string{`[1,]`, `[,1]`, `[1 2]`, `[1`, `{}`, `"[]"`, `[1]]`} {
+		sc := New([]byte(s))
+		err := sc.Array(func() error { _, err := sc.Value(); return err })
+		if err == nil {
+			err = sc.End()
+		}
+		if err == nil {
+			t.Errorf("%s accepted", s)
+		}
+	}
+}

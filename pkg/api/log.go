@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sheetlog/sheetlog/internal/jsonscan"
 	"github.com/sheetlog/sheetlog/pkg/cell"
 	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
@@ -300,38 +301,38 @@ type appendRequest struct {
 // cell.DecodeEntry in Strict mode.
 func decodeAppend(body []byte) (appendRequest, error) {
 	var req appendRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	tok, err := dec.Token()
-	if err != nil {
-		return req, validation("the body is not valid JSON: %v", jsonErr(err))
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	// One pass over the body (jsonscan), keeping the members' values as
+	// slices of it: a batch of 99 entries is not scanned three times.
+	s := jsonscan.New(body)
+	switch s.Peek() {
+	case '{':
+	case 0:
+		return req, validation("the body is not valid JSON: unexpected end of input")
+	default:
+		if !jsonscan.Valid(body) {
+			return req, validation("the body is not valid JSON")
+		}
 		return req, validation(`the body must be a JSON object {"sequenceId":..,"entry":{..}} or {"sequenceId":..,"entries":[..]}`)
 	}
 	var haveID, haveEntry, haveEntries, haveKnown bool
-	var entryRaw, entriesRaw json.RawMessage
-	for dec.More() {
-		tok, err := dec.Token()
+	var entryRaw, entriesRaw []byte
+	err := s.Object(func(key string) error {
+		raw, err := s.Value()
 		if err != nil {
-			return req, validation("the body is not valid JSON: %v", jsonErr(err))
-		}
-		key, _ := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return req, validation("the body is not valid JSON: %v", jsonErr(err))
+			return err
 		}
 		dup := false
 		switch key {
 		case "sequenceId":
 			dup, haveID = haveID, true
 			if req.sequenceID, err = decodeIDMember(key, raw); err != nil {
-				return req, err
+				return err
 			}
 		case "snapshotId":
 			dup, haveKnown = haveKnown, true
 			id, err := decodeIDMember(key, raw)
 			if err != nil {
-				return req, err
+				return err
 			}
 			req.known = eventlog.Known(eventlog.SequenceID(id))
 		case "entry":
@@ -341,16 +342,21 @@ func decodeAppend(body []byte) (appendRequest, error) {
 			dup, haveEntries = haveEntries, true
 			entriesRaw = raw
 		default:
-			return req, validation(`unknown member %q in the body; it has "sequenceId", "entry" or "entries", and optionally "snapshotId"`, truncate(key, 80))
+			return validation(`unknown member %q in the body; it has "sequenceId", "entry" or "entries", and optionally "snapshotId"`, truncate(key, 80))
 		}
 		if dup {
-			return req, validation("member %q appears twice in the body", key)
+			return validation("member %q appears twice in the body", key)
 		}
+		return nil
+	})
+	var se *jsonscan.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return req, validation("the body is not valid JSON: %v", err)
+	case err != nil:
+		return req, err
 	}
-	if _, err := dec.Token(); err != nil {
-		return req, validation("the body is not valid JSON: %v", jsonErr(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	if s.End() != nil {
 		return req, validation("the body has data after its JSON object")
 	}
 	switch {
@@ -373,9 +379,15 @@ func decodeAppend(body []byte) (appendRequest, error) {
 // decodeEntries decodes the "entries" of a batch append: 1 to
 // eventlog.MaxBatch entries, each as strict as "entry". The error about
 // a bad one names its index.
-func decodeEntries(raw json.RawMessage) ([]cell.Entry, error) {
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil || items == nil {
+func decodeEntries(raw []byte) ([]cell.Entry, error) {
+	s := jsonscan.New(raw)
+	items := make([][]byte, 0, eventlog.MaxBatch)
+	err := s.Array(func() error {
+		v, err := s.Value()
+		items = append(items, v)
+		return err
+	})
+	if err != nil {
 		return nil, validation(`"entries" must be an array of 1 to %d SetCellValueAndFormat entries, got %s`, eventlog.MaxBatch, truncate(string(raw), 40))
 	}
 	if n := len(items); n == 0 || n > eventlog.MaxBatch {
@@ -394,13 +406,6 @@ func decodeEntries(raw json.RawMessage) ([]cell.Entry, error) {
 		out[i] = e
 	}
 	return out, nil
-}
-
-func jsonErr(err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return errors.New("unexpected end of input")
-	}
-	return err
 }
 
 // decodeIDMember reads a sequence id given as a string of decimal digits
