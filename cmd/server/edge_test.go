@@ -128,3 +128,24 @@ func TestServerEdge(t *testing.T) {
 		}
 	}
 }
+
+func TestSnapshotWritesFlag(t *testing.T) {
+	none := func(string) string { return "" }
+	if c, err := parseConfig(nil, none, io.Discard); err != nil || c.snapshotWrites != 1 {
+		t.Fatalf("default: %d %v", c.snapshotWrites, err)
+	}
+	c, err := parseConfig(nil, func(k string) string {
+		return map[string]string{"SHEETLOG_SNAPSHOT_WRITES": "4"}[k]
+	}, io.Discard)
+	if err != nil || c.snapshotWrites != 4 {
+		t.Fatalf("env: %d %v", c.snapshotWrites, err)
+	}
+	if c, err := parseConfig([]string{"-snapshot-writes", "8"}, none, io.Discard); err != nil || c.snapshotWrites != 8 {
+		t.Fatalf("flag: %d %v", c.snapshotWrites, err)
+	}
+	for _, bad := range []string{"0", "-2", "many"} {
+		if _, err := parseConfig([]string{"-snapshot-writes", bad}, none, io.Discard); err == nil {
+			t.Errorf("-snapshot-writes %s accepted", bad)
+		}
+	}
+}
