@@ -337,12 +337,17 @@ func (rs *records) at(i int) *record {
 	return &rs.chunks[i/chunkSize][i%chunkSize]
 }
 
-// push appends r. A chunk starts small and grows by append up to
-// chunkSize (a short log stays short), then the next chunk begins.
+// push appends r. The first chunk starts small and grows by append up
+// to chunkSize (a short log stays short); a later one, whose log is long
+// already, is made whole at once rather than copied as it grows.
 func (rs *records) push(r record) {
 	i := rs.off + rs.n
 	if i/chunkSize == len(rs.chunks) {
-		rs.chunks = append(rs.chunks, make([]record, 0, 16))
+		size := 16
+		if len(rs.chunks) > 0 {
+			size = chunkSize
+		}
+		rs.chunks = append(rs.chunks, make([]record, 0, size))
 	}
 	c := &rs.chunks[i/chunkSize]
 	*c = append(*c, r)
