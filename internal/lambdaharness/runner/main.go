@@ -49,7 +49,7 @@ func main() {
 		serve      = flag.Bool("serve", false, "keep the harness up until interrupted (no command)")
 		interval   = flag.Int("interval", 50, "snapshot interval of the API function")
 		grace      = flag.Duration("sweep-grace", time.Second, "sweeper grace period")
-		every      = flag.Duration("sweep-every", 2*time.Second, "sweeper schedule")
+		every      = flag.Duration("sweep-every", 4*time.Second, "sweeper schedule (each sweep is 16 index Queries, every one a whole-table read on moto: more often slows the whole run)")
 		failFirst  = flag.Int("fault-fail-first", 2, "workflow attempts that fail on purpose, for sheets with -fault-prefix (negative: none)")
 		prefix     = flag.String("fault-prefix", "fault-", "sheet id prefix of fault injection")
 		apiN       = flag.Int("api-instances", 1, "concurrent API function emulators (more: requests for one sheet alternate between engines, as on Lambda)")
