@@ -452,25 +452,7 @@ func (s *Scanner) skip(depth int) error {
 	case c == '{':
 		return s.Object(func(string) error { return s.skip(depth + 1) })
 	case c == '[':
-		s.pos++
-		if s.Peek() == ']' {
-			s.pos++
-			return nil
-		}
-		for {
-			if err := s.skip(depth + 1); err != nil {
-				return err
-			}
-			switch s.Peek() {
-			case ',':
-				s.pos++
-			case ']':
-				s.pos++
-				return nil
-			default:
-				return s.errorf("expected ',' or ']' in array")
-			}
-		}
+		return s.Array(func() error { return s.skip(depth + 1) })
 	case c == '"':
 		_, _, err := s.stringToken()
 		return err

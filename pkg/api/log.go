@@ -352,7 +352,7 @@ func decodeAppend(body []byte) (appendRequest, error) {
 	var se *jsonscan.SyntaxError
 	switch {
 	case errors.As(err, &se):
-		return req, validation("the body is not valid JSON: %v", err)
+		return req, validation("the body is not valid JSON at byte %d: %s", se.Offset, se.Msg)
 	case err != nil:
 		return req, err
 	}

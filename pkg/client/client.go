@@ -54,6 +54,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sheetlog/sheetlog/internal/ctxsleep"
 	"github.com/sheetlog/sheetlog/pkg/errs"
 )
 
@@ -348,21 +349,6 @@ func retryAfter(h http.Header) time.Duration {
 	return 0
 }
 
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // do sends an idempotent request (a read), retrying transient failures,
 // and returns a 2xx reply or the decoded error.
 func (c *Client) do(ctx context.Context, rq request) (reply, error) {
@@ -386,7 +372,7 @@ func (c *Client) do(ctx context.Context, rq request) (reply, error) {
 			return reply{}, decodeError(r)
 		}
 		if attempt+1 < c.retry.Attempts {
-			if err := sleep(ctx, c.retry.backoff(attempt, wait)); err != nil {
+			if err := ctxsleep.Sleep(ctx, c.retry.backoff(attempt, wait)); err != nil {
 				return reply{}, contextError(ctx, last)
 			}
 		}

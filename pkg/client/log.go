@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sheetlog/sheetlog/internal/ctxsleep"
 	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
 	"github.com/sheetlog/sheetlog/pkg/sheetid"
@@ -224,7 +225,7 @@ func (l *Log) AddEntries(ctx context.Context, id eventlog.SequenceID, entries []
 			}
 		}
 		if attempt+1 < l.c.retry.Attempts {
-			if err := sleep(ctx, l.c.retry.backoff(attempt, wait)); err != nil {
+			if err := ctxsleep.Sleep(ctx, l.c.retry.backoff(attempt, wait)); err != nil {
 				return nil, l.unknown(ctx, id, uncertain, last)
 			}
 		}

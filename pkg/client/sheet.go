@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sheetlog/sheetlog/internal/ctxsleep"
 	"github.com/sheetlog/sheetlog/internal/jsonscan"
 	"github.com/sheetlog/sheetlog/pkg/a1"
 	"github.com/sheetlog/sheetlog/pkg/cell"
@@ -181,7 +182,7 @@ func (c *Client) Follow(ctx context.Context, sheet string, from eventlog.Sequenc
 			case err != nil && errs.TypeOf(err) == errs.TypeStorage && headStatus(err) != http.StatusNotFound:
 				// do already retried; the server or the network is
 				// down for longer: keep waiting, backing off.
-				if sleep(ctx, c.retry.backoff(min(fails, 10), 0)) != nil {
+				if ctxsleep.Sleep(ctx, c.retry.backoff(min(fails, 10), 0)) != nil {
 					yield(eventlog.Page{}, contextError(ctx, err))
 					return
 				}
@@ -193,7 +194,7 @@ func (c *Client) Follow(ctx context.Context, sheet string, from eventlog.Sequenc
 			}
 			fails = 0
 			if len(page.Entries) == 0 {
-				if wait == 0 && sleep(ctx, FollowPoll) != nil {
+				if wait == 0 && ctxsleep.Sleep(ctx, FollowPoll) != nil {
 					yield(eventlog.Page{}, contextError(ctx, nil))
 					return
 				}

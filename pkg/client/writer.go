@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/sheetlog/sheetlog/internal/ctxsleep"
 	"github.com/sheetlog/sheetlog/pkg/cell"
 	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
@@ -240,7 +241,7 @@ func (w *Writer) window(losses int) time.Duration {
 
 func (w *Writer) wait(ctx context.Context, d time.Duration) error {
 	w.Stats.Waited += d
-	if err := sleep(ctx, d); err != nil {
+	if err := ctxsleep.Sleep(ctx, d); err != nil {
 		return contextError(ctx, err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/sheetlog/sheetlog/internal/ctxsleep"
 	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
 )
@@ -120,7 +121,7 @@ func (l *Log) transact(ctx context.Context, what string, items ...types.Transact
 
 // backoff sleeps before another optimistic round.
 func (l *Log) backoff(ctx context.Context, round int, what string) error {
-	if err := sleep(ctx, l.s.retry.delay(min(round, 4))); err != nil {
+	if err := ctxsleep.Sleep(ctx, l.s.retry.delay(min(round, 4))); err != nil {
 		return errs.Storage(err, "%s", what)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/sheetlog/sheetlog/internal/ctxsleep"
 	"github.com/sheetlog/sheetlog/pkg/errs"
 )
 
@@ -81,21 +82,6 @@ func (r Retry) delay(attempt int) time.Duration {
 	return rand.N(d)
 }
 
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // do runs call until it succeeds, fails with a non-transient error, or
 // the attempts run out. Every attempt sends the identical request (a
 // TransactWriteItems keeps its ClientRequestToken), so a retry after a
@@ -143,7 +129,7 @@ func (s *Store) doWrite(ctx context.Context, what string, call func(context.Cont
 			return maybeApplied, errs.Storage(err, "%s: still failing after %d attempts", what, attempt+1)
 		}
 		s.log.Debug("dynamodb: retrying", "op", what, "attempt", attempt+1, "err", err)
-		if serr := sleep(ctx, s.retry.delay(attempt)); serr != nil {
+		if serr := ctxsleep.Sleep(ctx, s.retry.delay(attempt)); serr != nil {
 			return maybeApplied, errs.Storage(serr, "%s", what)
 		}
 	}
