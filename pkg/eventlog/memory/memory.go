@@ -6,10 +6,16 @@
 // atomic and the log is trivially linearizable. Bodies are copied on the
 // way in and on the way out: no caller buffer ever aliases stored data.
 //
-// Costs: AddEntry is O(1) amortised (AddEntries O(entries)), Query is O(page), and the newest
-// snapshot is cached so that FromSnapshot and lastSnapshot are O(1); only
-// clearing the newest snapshot costs a backward scan to find the previous
-// one.
+// Costs: AddEntry is O(1) amortised (AddEntries O(entries)), Query is
+// O(page), and the newest snapshot is cached so that FromSnapshot and
+// lastSnapshot are O(1); only clearing the newest snapshot costs a
+// backward scan to find the previous one.
+//
+// The log holds no pointer per entry: bodies are packed into large
+// shared byte chunks, and the few entries with metadata keep it in a map
+// beside them, so a record is 16 bytes the garbage collector never
+// scans. A log of a million entries is then a few hundred objects, not
+// millions.
 package memory
 
 import (
@@ -49,11 +55,6 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-type record struct {
-	body []byte
-	md   eventlog.Metadata
-}
-
 // Log is one in-memory event log. The zero value is not usable; call New.
 type Log struct {
 	opts Options
@@ -63,6 +64,10 @@ type Log struct {
 	// entries.len().
 	first   eventlog.SequenceID
 	entries records
+	bodies  arena
+	// meta holds the metadata of the entries that have some (a record's
+	// hasMeta says which).
+	meta map[eventlog.SequenceID]eventlog.Metadata
 	// hasSnap and snapID cache the newest entry with a snapshot.
 	hasSnap bool
 	snapID  eventlog.SequenceID
@@ -75,7 +80,21 @@ var _ eventlog.EventLog = (*Log)(nil)
 
 // New returns an empty log whose next id is 0.
 func New(opts Options) *Log {
-	return &Log{opts: opts.withDefaults(), pending: map[eventlog.SequenceID]string{}}
+	return &Log{opts: opts.withDefaults(), meta: map[eventlog.SequenceID]eventlog.Metadata{}, pending: map[eventlog.SequenceID]string{}}
+}
+
+// metadata is the metadata of the entry at id, which is in the log.
+func (l *Log) metadata(id eventlog.SequenceID) eventlog.Metadata {
+	if !l.entries.at(int(id - l.first)).hasMeta {
+		return eventlog.Metadata{}
+	}
+	return l.meta[id]
+}
+
+// body is the stored body of the entry at id, which is in the log: read
+// only, never handed out.
+func (l *Log) body(id eventlog.SequenceID) []byte {
+	return l.bodies.get(id, l.entries.at(int(id-l.first)))
 }
 
 func (l *Log) next() eventlog.SequenceID {
@@ -91,7 +110,7 @@ func (l *Log) lastSnapshot(known *eventlog.SequenceID) *eventlog.SnapshotRef {
 	if known == nil || !l.hasSnap || l.snapID == *known {
 		return nil
 	}
-	return &eventlog.SnapshotRef{SequenceID: l.snapID, BlobID: l.entries.at(int(l.snapID - l.first)).md.Snapshot}
+	return &eventlog.SnapshotRef{SequenceID: l.snapID, BlobID: l.meta[l.snapID].Snapshot}
 }
 
 // AddEntry implements eventlog.EventLog: the batch of one entry.
@@ -113,18 +132,13 @@ func (l *Log) AddEntries(ctx context.Context, id eventlog.SequenceID, entries []
 	if next := l.next(); id != next {
 		return nil, errs.Conflict(uint64(id), uint64(next))
 	}
-	// The log keeps its own copy of the bodies: one buffer for the batch.
-	// Records are never changed, so they may share it.
-	size := 0
-	for _, e := range entries {
-		size += len(e.Body)
-	}
-	buf := make([]byte, 0, size)
 	for i, e := range entries {
 		at := id + eventlog.SequenceID(i)
-		start := len(buf)
-		buf = append(buf, e.Body...)
-		l.entries.push(record{body: buf[start:len(buf):len(buf)], md: e.Metadata})
+		r := l.bodies.add(at, e.Body)
+		if r.hasMeta = e.Metadata != (eventlog.Metadata{}); r.hasMeta {
+			l.meta[at] = e.Metadata
+		}
+		l.entries.push(r)
 		if e.Snapshot != "" {
 			l.hasSnap, l.snapID = true, at
 		}
@@ -148,22 +162,27 @@ func (l *Log) SetMetadata(ctx context.Context, id eventlog.SequenceID, u eventlo
 	if id < l.first || id >= l.next() {
 		return false, errs.Range("sequence id %d is outside the log [%d, %d)", id, l.first, l.next())
 	}
-	r := l.entries.at(int(id - l.first))
-	if u.IfPending != "" && r.md.Pending != u.IfPending {
+	old := l.metadata(id)
+	if u.IfPending != "" && old.Pending != u.IfPending {
 		return false, nil
 	}
-	old := r.md
-	r.md = u.Apply(old)
+	md := u.Apply(old)
+	r := l.entries.at(int(id - l.first))
+	if r.hasMeta = md != (eventlog.Metadata{}); r.hasMeta {
+		l.meta[id] = md
+	} else {
+		delete(l.meta, id)
+	}
 
-	if r.md.Pending != "" {
-		l.pending[id] = r.md.Pending
+	if md.Pending != "" {
+		l.pending[id] = md.Pending
 	} else {
 		delete(l.pending, id)
 	}
 	switch {
-	case r.md.Snapshot != "" && (!l.hasSnap || id > l.snapID):
+	case md.Snapshot != "" && (!l.hasSnap || id > l.snapID):
 		l.hasSnap, l.snapID = true, id
-	case r.md.Snapshot == "" && l.hasSnap && id == l.snapID:
+	case md.Snapshot == "" && l.hasSnap && id == l.snapID:
 		l.findNewestSnapshotBelow(id)
 	}
 	return true, nil
@@ -174,7 +193,7 @@ func (l *Log) SetMetadata(ctx context.Context, id eventlog.SequenceID, u eventlo
 func (l *Log) findNewestSnapshotBelow(id eventlog.SequenceID) {
 	l.hasSnap = false
 	for i := int(id-l.first) - 1; i >= 0; i-- {
-		if l.entries.at(i).md.Snapshot != "" {
+		if l.entries.at(i).hasMeta && l.meta[l.first+eventlog.SequenceID(i)].Snapshot != "" {
 			l.hasSnap, l.snapID = true, l.first+eventlog.SequenceID(i)
 			return
 		}
@@ -212,7 +231,7 @@ func (l *Log) Query(ctx context.Context, from eventlog.From, to eventlog.To, kno
 	lo := int(start - l.first)
 	hi, size := lo, 0
 	for hi < int(end-l.first) && hi-lo < l.opts.PageSize {
-		n := len(l.entries.at(hi).body)
+		n := l.bodies.size(l.first+eventlog.SequenceID(hi), l.entries.at(hi))
 		if hi > lo && size+n > l.opts.PageBytes {
 			break
 		}
@@ -222,12 +241,12 @@ func (l *Log) Query(ctx context.Context, from eventlog.From, to eventlog.To, kno
 	buf := make([]byte, 0, size)
 	p.Entries = make([]eventlog.Entry, 0, hi-lo)
 	for i := lo; i < hi; i++ {
-		r := l.entries.at(i)
+		id := l.first + eventlog.SequenceID(i)
 		at := len(buf)
-		buf = append(buf, r.body...)
+		buf = append(buf, l.body(id)...)
 		// The three-index slice keeps an append to one body from
 		// overwriting the next.
-		p.Entries = append(p.Entries, eventlog.Entry{Body: buf[at:len(buf):len(buf)], Metadata: r.md})
+		p.Entries = append(p.Entries, eventlog.Entry{Body: buf[at:len(buf):len(buf)], Metadata: l.metadata(id)})
 	}
 	p.End = l.first + eventlog.SequenceID(hi)
 	p.Complete = p.End == end
@@ -246,9 +265,19 @@ func (l *Log) Truncate(ctx context.Context, start eventlog.SequenceID) error {
 	}
 	l.entries.drop(int(start - l.first))
 	l.first = start
+	if l.entries.len() > 0 {
+		l.bodies.dropBefore(start, l.entries.at(0))
+	} else {
+		l.bodies.dropBefore(start, nil)
+	}
 	if l.hasSnap && l.snapID < start {
 		// Every other snapshot was older still.
 		l.hasSnap = false
+	}
+	for id := range l.meta {
+		if id < start {
+			delete(l.meta, id)
+		}
 	}
 	for id := range l.pending {
 		if id < start {
@@ -354,11 +383,8 @@ func (rs *records) push(r record) {
 	rs.n++
 }
 
-// drop removes the first k records, letting their bodies be collected.
+// drop removes the first k records.
 func (rs *records) drop(k int) {
-	for i := range k {
-		*rs.at(i) = record{}
-	}
 	rs.off += k
 	rs.n -= k
 	whole := rs.off / chunkSize
