@@ -2,9 +2,11 @@
 // eventlog.EventLog: the simplest correct log, the model the durable
 // backends are compared with, and the log of the engine benchmarks.
 //
-// Every call holds one mutex for its whole duration, so each call is
-// atomic and the log is trivially linearizable. Bodies are copied on the
-// way in and on the way out: no caller buffer ever aliases stored data.
+// Every call does its reading and writing under one mutex, so each call
+// is atomic and the log is trivially linearizable; only Query's copying
+// of bodies, which never change once stored, happens after the lock is
+// released. Bodies are copied on the way in and on the way out: no caller
+// buffer ever aliases stored data.
 //
 // Costs: AddEntry is O(1) amortised (AddEntries O(entries)), Query is
 // O(page), and the newest snapshot is cached so that FromSnapshot and
@@ -92,7 +94,9 @@ func (l *Log) metadata(id eventlog.SequenceID) eventlog.Metadata {
 }
 
 // body is the stored body of the entry at id, which is in the log: read
-// only, never handed out.
+// only, never handed out. Its bytes never change (truncation only drops
+// the log's references to them), so it may be read after the lock is
+// released.
 func (l *Log) body(id eventlog.SequenceID) []byte {
 	return l.bodies.get(id, l.entries.at(int(id-l.first)))
 }
@@ -135,7 +139,7 @@ func (l *Log) AddEntries(ctx context.Context, id eventlog.SequenceID, entries []
 	for i, e := range entries {
 		at := id + eventlog.SequenceID(i)
 		r := l.bodies.add(at, e.Body)
-		if r.hasMeta = e.Metadata != (eventlog.Metadata{}); r.hasMeta {
+		if r.hasMeta = e.Snapshot != "" || e.History != "" || e.Pending != ""; r.hasMeta {
 			l.meta[at] = e.Metadata
 		}
 		l.entries.push(r)
@@ -205,13 +209,35 @@ func (l *Log) Query(ctx context.Context, from eventlog.From, to eventlog.To, kno
 	if err := ctx.Err(); err != nil {
 		return eventlog.Page{}, abandoned(err)
 	}
+	p, size, err := l.page(from, to, known)
+	if err != nil || len(p.Entries) == 0 {
+		return p, err
+	}
+	// The page's bodies still alias the log's: stored bytes never change,
+	// so they are copied into one buffer after the lock is released, and
+	// an append waits for no copy.
+	buf := make([]byte, 0, size)
+	for i := range p.Entries {
+		e := &p.Entries[i]
+		at := len(buf)
+		buf = append(buf, e.Body...)
+		// The three-index slice keeps an append to one body from
+		// overwriting the next.
+		e.Body = buf[at:len(buf):len(buf)]
+	}
+	return p, nil
+}
+
+// page is Query under the lock: the page with bodies that alias the
+// log's, and their total size.
+func (l *Log) page(from eventlog.From, to eventlog.To, known *eventlog.SequenceID) (p eventlog.Page, size int, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	next := l.next()
 	start := l.first
 	if id, ok := from.ID(); ok {
 		if id < l.first || id > next {
-			return eventlog.Page{}, errs.Range("query start %d is outside the log [%d, %d]", id, l.first, next)
+			return eventlog.Page{}, 0, errs.Range("query start %d is outside the log [%d, %d]", id, l.first, next)
 		}
 		start = id
 	} else if from.IsSnapshot() && l.hasSnap {
@@ -221,15 +247,13 @@ func (l *Log) Query(ctx context.Context, from eventlog.From, to eventlog.To, kno
 	if id, ok := to.ID(); ok && id < end {
 		end = id
 	}
-	p := eventlog.Page{Start: start, End: start, LastSnapshot: l.lastSnapshot(known)}
+	p = eventlog.Page{Start: start, End: start, LastSnapshot: l.lastSnapshot(known)}
 	if end <= start {
 		p.Complete = true
-		return p, nil
+		return p, 0, nil
 	}
-
-	// Size the page first so the bodies can be copied into one buffer.
 	lo := int(start - l.first)
-	hi, size := lo, 0
+	hi := lo
 	for hi < int(end-l.first) && hi-lo < l.opts.PageSize {
 		n := l.bodies.size(l.first+eventlog.SequenceID(hi), l.entries.at(hi))
 		if hi > lo && size+n > l.opts.PageBytes {
@@ -238,19 +262,14 @@ func (l *Log) Query(ctx context.Context, from eventlog.From, to eventlog.To, kno
 		size += n
 		hi++
 	}
-	buf := make([]byte, 0, size)
 	p.Entries = make([]eventlog.Entry, 0, hi-lo)
 	for i := lo; i < hi; i++ {
 		id := l.first + eventlog.SequenceID(i)
-		at := len(buf)
-		buf = append(buf, l.body(id)...)
-		// The three-index slice keeps an append to one body from
-		// overwriting the next.
-		p.Entries = append(p.Entries, eventlog.Entry{Body: buf[at:len(buf):len(buf)], Metadata: l.metadata(id)})
+		p.Entries = append(p.Entries, eventlog.Entry{Body: l.body(id), Metadata: l.metadata(id)})
 	}
 	p.End = l.first + eventlog.SequenceID(hi)
 	p.Complete = p.End == end
-	return p, nil
+	return p, size, nil
 }
 
 // Truncate implements eventlog.EventLog.
