@@ -157,6 +157,9 @@ func (c Cell) WithFormat(f string) Cell { c.Format, c.HasFormat = f, true; retur
 // U+FFFD), so that a cell kept in memory equals the cell read back from
 // its JSON.
 func (c Cell) ValidUTF8() Cell {
+	if c.Value.kind != String && c.Format == "" {
+		return c // most cells: nothing to check
+	}
 	if c.Value.kind == String {
 		c.Value.s = validUTF8(c.Value.s)
 	}

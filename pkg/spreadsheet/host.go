@@ -26,10 +26,12 @@ type hostState struct {
 	// as the caller's known snapshot.
 	knownID eventlog.SequenceID
 	// body is the buffer the next batch's entries are encoded into, ends
-	// where each of them ends, and batch the entries handed to the log.
+	// where each of them ends, batch the entries handed to the log, and
+	// valid the batch's cell entries as the log holds them (ValidUTF8).
 	body  []byte
 	ends  []int
 	batch []eventlog.Entry
+	valid []cell.Entry
 	// resendGen names the current re-send timer; a timer that finds
 	// another generation was replaced and does nothing.
 	resendGen uint64
@@ -51,7 +53,8 @@ func (h *hostState) footprint() int64 {
 	if h.cells == nil {
 		return 0
 	}
-	return h.cells.bytes + int64(cap(h.body)) + int64(cap(h.ends))*8 + int64(cap(h.batch))*int64(unsafe.Sizeof(eventlog.Entry{}))
+	return h.cells.bytes + int64(cap(h.body)) + int64(cap(h.ends))*8 + int64(cap(h.batch))*int64(unsafe.Sizeof(eventlog.Entry{})) +
+		int64(cap(h.valid))*int64(unsafe.Sizeof(cell.Entry{}))
 }
 
 func (e *Engine) ensureLoaded(ctx context.Context) error {
@@ -76,7 +79,7 @@ func (e *Engine) loadLocked(ctx context.Context) error {
 		return err
 	}
 	e.host = hostState{loaded: true, cells: st.cells, next: st.next,
-		body: e.host.body, ends: e.host.ends, batch: e.host.batch, resendGen: e.host.resendGen,
+		body: e.host.body, ends: e.host.ends, batch: e.host.batch, valid: e.host.valid, resendGen: e.host.resendGen,
 		snapTiles: len(st.cells.tiles)}
 	e.noteSnapshotLocked(st.snap)
 	if st.pendingID != nil {
@@ -229,8 +232,8 @@ func (e *Engine) appendLocked(ctx context.Context, id eventlog.SequenceID, ents 
 	if n == 0 || n > eventlog.MaxBatch {
 		return AppendResult{}, errs.Validation("a batch holds 1 to %d entries, not %d", eventlog.MaxBatch, n)
 	}
-	for i, ent := range ents {
-		if err := ent.Validate(); err != nil {
+	for i := range ents {
+		if err := ents[i].Validate(); err != nil {
 			return AppendResult{}, eventlog.BatchEntryError(n, i, err)
 		}
 	}
@@ -247,10 +250,10 @@ func (e *Engine) appendLocked(ctx context.Context, id eventlog.SequenceID, ents 
 		return AppendResult{}, e.appendFailedLocked(ctx, id, err)
 	}
 	e.noteSnapshotLocked(last)
-	for _, ent := range ents {
-		ent.Cell = ent.Cell.ValidUTF8()
-		e.host.cells.apply(ent)
+	for i := range e.host.valid {
+		e.host.cells.apply(e.host.valid[i])
 	}
+	clear(e.host.valid) // let go of the batch's strings
 	end := id + eventlog.SequenceID(n)
 	e.host.next = end
 	return e.appliedLocked(ctx, id, end, at, due, known), nil
@@ -258,16 +261,20 @@ func (e *Engine) appendLocked(ctx context.Context, id eventlog.SequenceID, ents 
 
 // encodeLocked encodes ents into the host's buffers: one body buffer
 // sliced per entry, and the entries' slice, both reused by the next
-// append.
+// append. e.host.valid holds the entries as encoded, to be applied once
+// the log has them.
 func (e *Engine) encodeLocked(ents []cell.Entry) []eventlog.Entry {
 	buf := e.host.body[:0]
 	ends := e.host.ends[:0]
-	for _, ent := range ents {
+	valid := e.host.valid[:0]
+	for i := range ents {
+		valid = append(valid, ents[i])
+		ent := &valid[len(valid)-1]
 		ent.Cell = ent.Cell.ValidUTF8()
 		buf = ent.AppendJSON(buf)
 		ends = append(ends, len(buf))
 	}
-	e.host.body, e.host.ends = buf, ends
+	e.host.body, e.host.ends, e.host.valid = buf, ends, valid
 	batch := e.host.batch[:0]
 	start := 0
 	for _, end := range ends {
