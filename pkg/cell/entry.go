@@ -73,6 +73,14 @@ func (e *unknownTypeError) Unwrap() []error { return []error{&e.ValidationError,
 // DecodeEntry decodes a SetCellValueAndFormat body. Every error is an
 // *errs.ValidationError whose message says what is wrong.
 func DecodeEntry(body []byte, mode Mode) (Entry, error) {
+	if e, ok := decodePlain(body); ok {
+		return e, nil
+	}
+	return decodeEntry(body, mode)
+}
+
+// decodeEntry is DecodeEntry on the scanner, for every shape.
+func decodeEntry(body []byte, mode Mode) (Entry, error) {
 	var (
 		e                Entry
 		seen             uint8
