@@ -24,72 +24,68 @@ const plainDepth = 32
 // escapes and no bytes beyond ASCII, nested at most plainDepth deep. A
 // false result says nothing.
 func plainBody(b []byte) bool {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return false
-	}
-	i = skipSpace(b, i+1)
+	i := past(b, 0, '{')
 	typed := false
-	for {
-		if i >= len(b) || b[i] != '"' {
+	for i >= 0 {
+		// A member name, whose opening quote past has read.
+		if i = past(b, i, '"'); i < 0 {
 			return false // also {}: it has no "type"
 		}
-		end, flags := scanString(b, i)
+		end, flags := scanString(b, i-1)
 		if flags != 0 {
 			return false
 		}
-		key := b[i+1 : end-1]
-		i = skipSpace(b, end)
-		if i >= len(b) || b[i] != ':' {
+		key := b[i : end-1]
+		if i = past(b, end, ':'); i < 0 {
 			return false
 		}
-		i = skipSpace(b, i+1)
 		switch string(key) {
-		case "type":
-			if i >= len(b) || b[i] != '"' {
-				return false
-			}
-			end, flags = scanString(b, i)
-			if flags != 0 {
-				return false
-			}
-			typed = end-i > 2
-			i = end
 		case "snapshot", "history", "pending":
 			return false
-		default:
-			// Scalars inline; skipValue for the rest.
-			if i >= len(b) {
-				return false
-			}
-			switch c := b[i]; {
-			case c == '"':
-				if end, flags = scanString(b, i); flags&strBad != 0 {
-					return false
-				}
-				i = end
-			case c == '-' || '0' <= c && c <= '9':
-				i = skipNumber(b, i)
-			default:
-				i = skipValue(b, i)
-			}
-			if i < 0 {
-				return false
-			}
 		}
-		i = skipSpace(b, i)
-		if i >= len(b) {
+		isType := string(key) == "type"
+		if i = skipSpace(b, i); i >= len(b) {
 			return false
 		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
+		// Scalars inline; skipValue for the rest.
+		switch c := b[i]; {
+		case c == '"':
+			end, flags = scanString(b, i)
+			if flags&strBad != 0 || isType && flags != 0 {
+				return false
+			}
+			if isType {
+				typed = end-i > 2
+			}
+			i = end
+		case isType:
+			return false
+		case c == '-' || c-'0' < 10:
+			i = skipNumber(b, i)
+		default:
+			i = skipValue(b, i)
+		}
+		if i < 0 {
+			return false
+		}
+		if i = skipSpace(b, i); i < len(b) && b[i] == '}' {
 			return typed && skipSpace(b, i+1) == len(b)
-		default:
-			return false
 		}
+		i = past(b, i, ',')
 	}
+	return false
+}
+
+// past returns the index after the byte c that starts b[i:] after white
+// space, or -1.
+func past(b []byte, i int, c byte) int {
+	if i < len(b) && b[i] == c {
+		return i + 1 // the common case: no white space
+	}
+	if i = skipSpace(b, i); i < len(b) && b[i] == c {
+		return i + 1
+	}
+	return -1
 }
 
 func skipSpace(b []byte, i int) int {
@@ -304,25 +300,31 @@ func skipNumber(b []byte, i int) int {
 	if b[i] == '-' {
 		i++
 	}
-	switch {
-	case i < len(b) && b[i] == '0':
+	if i >= len(b) {
+		return -1
+	}
+	switch c := b[i]; {
+	case c == '0':
 		i++
-	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		i = skipDigits(b, i)
+	case c-'1' < 9:
+		i = skipDigits(b, i+1)
 	default:
 		return -1
 	}
-	if i < len(b) && b[i] == '.' {
-		if i++; i >= len(b) || b[i] < '0' || b[i] > '9' {
+	if i >= len(b) || b[i] != '.' && b[i]|0x20 != 'e' {
+		return i // the common case: an integer
+	}
+	if b[i] == '.' {
+		if i++; i >= len(b) || b[i]-'0' >= 10 {
 			return -1
 		}
 		i = skipDigits(b, i)
 	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+	if i < len(b) && b[i]|0x20 == 'e' {
 		if i++; i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+		if i >= len(b) || b[i]-'0' >= 10 {
 			return -1
 		}
 		i = skipDigits(b, i)
@@ -331,7 +333,7 @@ func skipNumber(b []byte, i int) int {
 }
 
 func skipDigits(b []byte, i int) int {
-	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+	for i < len(b) && b[i]-'0' < 10 {
 		i++
 	}
 	return i
