@@ -26,9 +26,9 @@ type Entry struct {
 // AppendJSON appends the entry's log body.
 func (e Entry) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"type":"SetCellValueAndFormat","row":`...)
-	dst = strconv.AppendUint(dst, uint64(e.Row), 10)
+	dst = appendUint(dst, uint64(e.Row))
 	dst = append(dst, `,"column":`...)
-	dst = strconv.AppendUint(dst, uint64(e.Column), 10)
+	dst = appendUint(dst, uint64(e.Column))
 	dst = e.Cell.appendMembers(dst, true)
 	return append(dst, '}')
 }
