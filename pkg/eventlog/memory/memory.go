@@ -61,7 +61,11 @@ func (o Options) withDefaults() Options {
 type Log struct {
 	opts Options
 
-	mu sync.RWMutex
+	// mu is a plain mutex: every critical section is short, and a
+	// waiter spins a little before it sleeps, where a reader of an
+	// RWMutex that finds a writer sleeps at once and the writer pays for
+	// waking it.
+	mu sync.Mutex
 	// first is the id of entries.at(0); the next id is first plus
 	// entries.len().
 	first   eventlog.SequenceID
@@ -209,35 +213,80 @@ func (l *Log) Query(ctx context.Context, from eventlog.From, to eventlog.To, kno
 	if err := ctx.Err(); err != nil {
 		return eventlog.Page{}, abandoned(err)
 	}
-	p, size, err := l.page(from, to, known)
-	if err != nil || len(p.Entries) == 0 {
-		return p, err
+	v, err := l.view(from, to, known)
+	if err != nil || len(v.recs) == 0 {
+		return v.page, err
 	}
-	// The page's bodies still alias the log's: stored bytes never change,
-	// so they are copied into one buffer after the lock is released, and
-	// an append waits for no copy.
-	buf := make([]byte, 0, size)
-	for i := range p.Entries {
-		e := &p.Entries[i]
+	// Stored bytes never change, so the bodies are copied into one
+	// buffer after the lock is released: an append waits for no copy.
+	p := v.page
+	p.Entries = make([]eventlog.Entry, len(v.recs))
+	buf := make([]byte, 0, v.size)
+	big, meta := 0, 0
+	for i := range v.recs {
+		r := &v.recs[i]
+		var body []byte
+		if r.big {
+			body, big = v.big[big], big+1
+		} else {
+			body = v.chunks[r.chunk-v.chunk0][r.off : r.off+r.n]
+		}
 		at := len(buf)
-		buf = append(buf, e.Body...)
+		buf = append(buf, body...)
 		// The three-index slice keeps an append to one body from
 		// overwriting the next.
-		e.Body = buf[at:len(buf):len(buf)]
+		p.Entries[i].Body = buf[at:len(buf):len(buf)]
+		if r.hasMeta {
+			p.Entries[i].Metadata, meta = v.meta[meta], meta+1
+		}
 	}
 	return p, nil
 }
 
-// page is Query under the lock: the page with bodies that alias the
-// log's, and their total size.
-func (l *Log) page(from eventlog.From, to eventlog.To, known *eventlog.SequenceID) (p eventlog.Page, size int, err error) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+// view is what Query reads under the lock: the page without its entries,
+// copies of the entries' records, the metadata of those that have some
+// and the big bodies (in order), the arena chunks from number chunk0 on
+// that the others are in, and the bodies' total size.
+type view struct {
+	page   eventlog.Page
+	recs   []record
+	meta   []eventlog.Metadata
+	big    [][]byte
+	chunks [][]byte
+	chunk0 uint32
+	size   int
+}
+
+// capHint bounds the entries of a page of at most limit entries from the
+// query alone.
+func capHint(from eventlog.From, to eventlog.To, limit int) int {
+	t, ok := to.ID()
+	switch f, fromID := from.ID(); {
+	case !ok:
+		return limit
+	case t == 0:
+		return 0
+	case fromID && t <= f:
+		return 0
+	case fromID:
+		return int(min(uint64(limit), uint64(t-f)))
+	}
+	return limit
+}
+
+// view reads a page under the lock. It copies 16 bytes per entry and
+// little else, so that an append rarely finds the lock taken, and never
+// for long. The records are copied into a slice made before the lock is
+// taken.
+func (l *Log) view(from eventlog.From, to eventlog.To, known *eventlog.SequenceID) (view, error) {
+	recs := make([]record, 0, capHint(from, to, l.opts.PageSize))
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	next := l.next()
 	start := l.first
 	if id, ok := from.ID(); ok {
 		if id < l.first || id > next {
-			return eventlog.Page{}, 0, errs.Range("query start %d is outside the log [%d, %d]", id, l.first, next)
+			return view{}, errs.Range("query start %d is outside the log [%d, %d]", id, l.first, next)
 		}
 		start = id
 	} else if from.IsSnapshot() && l.hasSnap {
@@ -247,29 +296,38 @@ func (l *Log) page(from eventlog.From, to eventlog.To, known *eventlog.SequenceI
 	if id, ok := to.ID(); ok && id < end {
 		end = id
 	}
-	p = eventlog.Page{Start: start, End: start, LastSnapshot: l.lastSnapshot(known)}
+	v := view{page: eventlog.Page{Start: start, End: start, LastSnapshot: l.lastSnapshot(known)}, recs: recs}
 	if end <= start {
-		p.Complete = true
-		return p, 0, nil
+		v.page.Complete = true
+		return v, nil
 	}
-	lo := int(start - l.first)
-	hi := lo
-	for hi < int(end-l.first) && hi-lo < l.opts.PageSize {
-		n := l.bodies.size(l.first+eventlog.SequenceID(hi), l.entries.at(hi))
-		if hi > lo && size+n > l.opts.PageBytes {
+	for i := int(start - l.first); i < int(end-l.first) && len(v.recs) < l.opts.PageSize; i++ {
+		r := l.entries.at(i)
+		id := l.first + eventlog.SequenceID(i)
+		n := l.bodies.size(id, r)
+		if len(v.recs) > 0 && v.size+n > l.opts.PageBytes {
 			break
 		}
-		size += n
-		hi++
+		v.size += n
+		v.recs = append(v.recs, *r)
+		if r.hasMeta {
+			v.meta = append(v.meta, l.meta[id])
+		}
+		if r.big {
+			v.big = append(v.big, l.bodies.big[id])
+		}
 	}
-	p.Entries = make([]eventlog.Entry, 0, hi-lo)
-	for i := lo; i < hi; i++ {
-		id := l.first + eventlog.SequenceID(i)
-		p.Entries = append(p.Entries, eventlog.Entry{Body: l.body(id), Metadata: l.metadata(id)})
+	v.chunk0 = v.recs[0].chunk
+	if last := v.recs[len(v.recs)-1].chunk; int(last-l.bodies.base) < len(l.bodies.chunks) {
+		v.chunks = slices.Clone(l.bodies.chunks[v.chunk0-l.bodies.base : last-l.bodies.base+1])
+	} else {
+		// The last record is big and no small body was stored after
+		// it: its chunk number names a chunk not made yet.
+		v.chunks = slices.Clone(l.bodies.chunks[v.chunk0-l.bodies.base:])
 	}
-	p.End = l.first + eventlog.SequenceID(hi)
-	p.Complete = p.End == end
-	return p, size, nil
+	v.page.End = start + eventlog.SequenceID(len(v.recs))
+	v.page.Complete = v.page.End == end
+	return v, nil
 }
 
 // Truncate implements eventlog.EventLog.
@@ -308,8 +366,8 @@ func (l *Log) Truncate(ctx context.Context, start eventlog.SequenceID) error {
 
 // pendingEntries lists the entries of l with pending set, in id order.
 func (l *Log) pendingEntries(sheet string) []eventlog.PendingEntry {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	out := make([]eventlog.PendingEntry, 0, len(l.pending))
 	for _, id := range slices.Sorted(maps.Keys(l.pending)) {
 		out = append(out, eventlog.PendingEntry{Sheet: sheet, SequenceID: id, Workflow: l.pending[id]})
