@@ -26,12 +26,10 @@ type hostState struct {
 	// as the caller's known snapshot.
 	knownID eventlog.SequenceID
 	// body is the buffer the next batch's entries are encoded into, ends
-	// where each of them ends, batch the entries handed to the log, and
-	// valid the batch's cell entries as the log holds them (ValidUTF8).
+	// where each of them ends, and batch the entries handed to the log.
 	body  []byte
 	ends  []int
 	batch []eventlog.Entry
-	valid []cell.Entry
 	// resendGen names the current re-send timer; a timer that finds
 	// another generation was replaced and does nothing.
 	resendGen uint64
@@ -53,8 +51,7 @@ func (h *hostState) footprint() int64 {
 	if h.cells == nil {
 		return 0
 	}
-	return h.cells.bytes + int64(cap(h.body)) + int64(cap(h.ends))*8 + int64(cap(h.batch))*int64(unsafe.Sizeof(eventlog.Entry{})) +
-		int64(cap(h.valid))*int64(unsafe.Sizeof(cell.Entry{}))
+	return h.cells.bytes + int64(cap(h.body)) + int64(cap(h.ends))*8 + int64(cap(h.batch))*int64(unsafe.Sizeof(eventlog.Entry{}))
 }
 
 func (e *Engine) ensureLoaded(ctx context.Context) error {
@@ -79,7 +76,7 @@ func (e *Engine) loadLocked(ctx context.Context) error {
 		return err
 	}
 	e.host = hostState{loaded: true, cells: st.cells, next: st.next,
-		body: e.host.body, ends: e.host.ends, batch: e.host.batch, valid: e.host.valid, resendGen: e.host.resendGen,
+		body: e.host.body, ends: e.host.ends, batch: e.host.batch, resendGen: e.host.resendGen,
 		snapTiles: len(st.cells.tiles)}
 	e.noteSnapshotLocked(st.snap)
 	if st.pendingID != nil {
@@ -250,10 +247,12 @@ func (e *Engine) appendLocked(ctx context.Context, id eventlog.SequenceID, ents 
 		return AppendResult{}, e.appendFailedLocked(ctx, id, err)
 	}
 	e.noteSnapshotLocked(last)
-	for i := range e.host.valid {
-		e.host.cells.apply(e.host.valid[i])
+	for i := range ents {
+		// As encoded: ValidUTF8 costs nothing for a cell without strings.
+		ent := ents[i]
+		ent.Cell = ent.Cell.ValidUTF8()
+		e.host.cells.apply(ent)
 	}
-	clear(e.host.valid) // let go of the batch's strings
 	end := id + eventlog.SequenceID(n)
 	e.host.next = end
 	return e.appliedLocked(ctx, id, end, at, due, known), nil
@@ -261,20 +260,17 @@ func (e *Engine) appendLocked(ctx context.Context, id eventlog.SequenceID, ents 
 
 // encodeLocked encodes ents into the host's buffers: one body buffer
 // sliced per entry, and the entries' slice, both reused by the next
-// append. e.host.valid holds the entries as encoded, to be applied once
-// the log has them.
+// append.
 func (e *Engine) encodeLocked(ents []cell.Entry) []eventlog.Entry {
 	buf := e.host.body[:0]
 	ends := e.host.ends[:0]
-	valid := e.host.valid[:0]
 	for i := range ents {
-		valid = append(valid, ents[i])
-		ent := &valid[len(valid)-1]
+		ent := ents[i]
 		ent.Cell = ent.Cell.ValidUTF8()
 		buf = ent.AppendJSON(buf)
 		ends = append(ends, len(buf))
 	}
-	e.host.body, e.host.ends, e.host.valid = buf, ends, valid
+	e.host.body, e.host.ends = buf, ends
 	batch := e.host.batch[:0]
 	start := 0
 	for _, end := range ends {
