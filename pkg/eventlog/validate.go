@@ -113,7 +113,18 @@ const (
 // scanString reads the string token starting at b[i] (a quote) and
 // returns the index after its closing quote, and what it holds.
 func scanString(b []byte, i int) (end int, flags uint8) {
-	for i++; ; {
+	i++
+	// Most strings (member names, short values) end within eight bytes:
+	// one word, and no call.
+	if i+8 <= len(b) {
+		m := specialBytes(binary.LittleEndian.Uint64(b[i:]))
+		if m == 0 {
+			i += 8
+		} else if i += bits.TrailingZeros64(m) >> 3; b[i] == '"' {
+			return i + 1, 0
+		}
+	}
+	for {
 		if i = nextSpecial(b, i); i >= len(b) {
 			return 0, strBad
 		}
