@@ -158,8 +158,12 @@ func (c Cell) WithFormat(f string) Cell { c.Format, c.HasFormat = f, true; retur
 // its JSON.
 func (c Cell) ValidUTF8() Cell {
 	if c.Value.kind != String && c.Format == "" {
-		return c // most cells: nothing to check
+		return c // most cells: nothing to check (and inlined, no call)
 	}
+	return c.validStrings()
+}
+
+func (c Cell) validStrings() Cell {
 	if c.Value.kind == String {
 		c.Value.s = validUTF8(c.Value.s)
 	}
