@@ -58,9 +58,8 @@ func BenchmarkAnchorWrite(b *testing.B) {
 				enc += st.TilesEncoded
 				cp += st.TilesCopied
 			}
-			cpu = cpuTime() - cpu
+			reportCPU(b, cpu)
 			runtime.ReadMemStats(&after)
-			b.ReportMetric(float64(cpu.Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*s.cells), "allocs/cell")
 			b.ReportMetric(float64(snaps)/float64(b.N), "snapshots/op")
 			b.ReportMetric(float64(enc)/float64(b.N), "tilesEncoded/op")
