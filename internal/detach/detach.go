@@ -33,6 +33,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +48,7 @@ type Detacher struct {
 	mu      sync.Mutex
 	closed  bool // no connection goes back any more
 	pending sync.WaitGroup
+	held    atomic.Int64
 	done    chan struct{}
 	once    sync.Once
 }
@@ -74,6 +76,7 @@ func (d *Detacher) Detach(w http.ResponseWriter, r *http.Request) (*Reply, bool)
 	}
 	// Counted before the hijack so that Wait cannot miss it.
 	d.pending.Add(1)
+	d.held.Add(1)
 	d.mu.Unlock()
 	// Kept flat while the request waits: a map costs several times more.
 	var kept []string
@@ -84,6 +87,7 @@ func (d *Detacher) Detach(w http.ResponseWriter, r *http.Request) (*Reply, bool)
 	}
 	nc, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
+		d.held.Add(-1)
 		d.pending.Done()
 		return nil, false
 	}
@@ -129,6 +133,9 @@ func (d *Detacher) Wait(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// Held is the number of requests detached and not finished yet.
+func (d *Detacher) Held() int { return int(d.held.Load()) }
 
 func (d *Detacher) isClosed() bool {
 	d.mu.Lock()
@@ -204,6 +211,7 @@ func (r *Reply) Finish() error {
 	}
 	r.finished = true
 	defer r.d.pending.Done()
+	defer r.d.held.Add(-1)
 	closing := r.close || r.d.isClosed()
 	msg := r.appendReply(make([]byte, 0, 256+len(r.body)), closing)
 	_ = r.conn.SetWriteDeadline(time.Now().Add(WriteTimeout))

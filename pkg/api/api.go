@@ -242,13 +242,12 @@ type request struct {
 	claims *Claims
 	held   bool // a change feed request that asked to wait
 	// detached: the request waits off its goroutine; its reply, log
-	// record and metrics come when the wait ends (detachedWait). gone:
-	// its reply could not be written.
-	detached, gone bool
-	start          time.Time
-	status         int
-	written        int
-	errType        string
+	// record and metrics come when the wait ends (detachedWait).
+	detached bool
+	start    time.Time
+	status   int
+	written  int
+	errType  string
 }
 
 func (rq *request) pattern() string {
@@ -417,7 +416,7 @@ func truncate(s string, n int) string {
 // clientGone reports whether the client hung up (or the server is
 // cutting the request at shutdown): whatever failed afterwards is not
 // the stores' fault.
-func (rq *request) clientGone() bool { return rq.gone || rq.r.Context().Err() != nil }
+func (rq *request) clientGone() bool { return rq.r.Context().Err() != nil }
 
 // logLevel is the level of a reply's log records: ERROR only for what an
 // operator must look at, a 5xx (a store failing, a bug) sent to a client

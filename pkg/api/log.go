@@ -199,12 +199,14 @@ func (h *handler) detachedWait(rq *request, sheet string, wait time.Duration, qu
 	rq.w = rep
 	rq.detached = true
 	h.parking.Park(time.Now().Add(min(wait, h.maxWait)), sheet, query, func(err error) {
+		// Logged before the reply is sent, as a request served in its
+		// goroutine is: its client may act on the reply at once.
 		defer func() {
 			if p := recover(); p != nil {
 				rq.recovered(p)
 			}
-			rq.gone = rep.Finish() != nil
 			rq.logged()
+			_ = rep.Finish()
 		}()
 		reply(err)
 	})
