@@ -35,8 +35,8 @@ type Notifier struct {
 // only while the sheet has waiters. Guarded by Notifier.mu.
 type sheetWaiters struct {
 	changed chan struct{}
-	n       int      // waiters blocked in Wait
-	parked  *parked  // the first parked waiter; they link to each other
+	n       int     // waiters blocked in Wait
+	parked  *parked // the first parked waiter; they link to each other
 }
 
 var _ eventlog.Store = (*Notifier)(nil)
