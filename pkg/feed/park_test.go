@@ -209,8 +209,7 @@ func TestManyParkedWaitersManyAppends(t *testing.T) {
 	var ws []*parkedWaiter
 	var wsMu sync.Mutex
 	parkFor := func(id int) {
-		var w *parkedWaiter
-		w = park(t, n, "s", time.Now().Add(long), func() (bool, error) {
+		w := park(t, n, "s", time.Now().Add(long), func() (bool, error) {
 			p, err := l.Query(ctx, eventlog.FromStart, eventlog.ToEnd, nil)
 			return p.End > eventlog.SequenceID(id), err
 		})
