@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/sheetlog/sheetlog/internal/connguard"
+	"github.com/sheetlog/sheetlog/internal/detach"
 	"github.com/sheetlog/sheetlog/pkg/api"
 	fsblob "github.com/sheetlog/sheetlog/pkg/blobstore/fs"
 	"github.com/sheetlog/sheetlog/pkg/enginecache"
@@ -263,8 +264,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer v.Close()
 		auth = api.BearerTokens(v)
 	}
+	// A change feed request that has to wait gives its connection's
+	// goroutine and buffers back while it does (internal/detach).
+	detacher := detach.New()
 	h, err := api.New(api.Config{
 		Logs: notifier, Blobs: blobs, Engines: hostEngines, Feed: notifier,
+		Detach: func(w http.ResponseWriter, r *http.Request) (api.DetachedReply, bool) {
+			if rep, ok := detacher.Detach(w, r); ok {
+				return rep, true
+			}
+			return nil, false
+		},
 		Token: c.token, Auth: auth, CORSOrigins: c.corsOrigins, Logger: lg,
 		Health: func(ctx context.Context) error {
 			if _, err := logs.Pending(ctx); err != nil {
@@ -312,7 +322,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		"snapshotRetain", c.retention.retain, "snapshotGrace", c.retention.grace.String(), "truncateLog", c.retention.truncateLog)
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(guard.Listen(ln)) }()
+	go func() { served <- srv.Serve(detacher.Listen(guard.Listen(ln))) }()
 	select {
 	case err := <-served:
 		_ = workerPool.Close(context.Background())
@@ -323,10 +333,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	// Waiting change feed requests get their empty page now rather than
 	// hold the drain for up to their whole wait.
+	detacher.Close()
 	notifier.Release()
 	lg.Info("shutting down", "timeout", c.shutdownTimeout)
 	drain(lg, c.shutdownTimeout,
 		drainStep{srv.Shutdown, "requests still running at shutdown were cut"},
+		drainStep{detacher.Wait, "change feed replies still being written at shutdown were cut"},
 		drainStep{workerPool.Close, "snapshots still running at shutdown stay pending and run after the next start"},
 		drainStep{retirer.Close, "retention passes still running at shutdown are done again after the next start"})
 	lg.Info("stopped", "pool", workerPool.Metrics(), "conns", guard.Stats())
