@@ -266,7 +266,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	// A change feed request that has to wait gives its connection's
 	// goroutine and buffers back while it does (internal/detach).
-	detacher := detach.New()
+	detacher := detach.New(detach.Options{IdleTimeout: idleTimeout})
 	h, err := api.New(api.Config{
 		Logs: notifier, Blobs: blobs, Engines: hostEngines, Feed: notifier,
 		Detach: func(w http.ResponseWriter, r *http.Request) (api.DetachedReply, bool) {
@@ -303,7 +303,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       idleTimeout,
 		ConnState:         guard.ConnState,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
 	}
@@ -344,6 +344,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	lg.Info("stopped", "pool", workerPool.Metrics(), "conns", guard.Stats())
 	return nil
 }
+
+// idleTimeout is how long a keep-alive connection may wait for its next
+// request, also after a change feed reply written off net/http's
+// goroutine (internal/detach).
+const idleTimeout = 2 * time.Minute
 
 // newFeed builds the server's change feed over its event log; tests
 // replace it to watch the waiters.

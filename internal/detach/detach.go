@@ -19,7 +19,7 @@
 //
 // Use it as:
 //
-//	d := detach.New()
+//	d := detach.New(detach.Options{IdleTimeout: srv.IdleTimeout})
 //	srv.Serve(d.Listen(ln))
 //	// in the handler: if rep, ok := d.Detach(w, r); ok { ...later: write to rep; rep.Finish() }
 //	// at shutdown, before srv.Shutdown: d.Close(); then d.Wait(ctx)
@@ -41,8 +41,21 @@ import (
 // does not read it loses its connection instead of holding the writer.
 const WriteTimeout = 10 * time.Second
 
+// Options configure a Detacher.
+type Options struct {
+	// IdleTimeout is how long a connection given back may wait for the
+	// client's next request: the server's http.Server.IdleTimeout (or its
+	// ReadTimeout when that is zero). net/http gives a new connection its
+	// ReadHeaderTimeout for the first request, usually far shorter than
+	// the idle time a keep-alive connection is allowed; a connection
+	// given back gets this instead, as if it had never left. Zero leaves
+	// net/http's choice.
+	IdleTimeout time.Duration
+}
+
 // Detacher detaches requests from the connections of one server.
 type Detacher struct {
+	idle time.Duration
 	back chan net.Conn // connections going back to the server
 
 	mu      sync.Mutex
@@ -54,8 +67,8 @@ type Detacher struct {
 }
 
 // New returns a Detacher; its Listen must wrap the server's listener.
-func New() *Detacher {
-	return &Detacher{back: make(chan net.Conn), done: make(chan struct{})}
+func New(o Options) *Detacher {
+	return &Detacher{idle: o.IdleTimeout, back: make(chan net.Conn), done: make(chan struct{})}
 }
 
 // Detach takes the connection of the request r, which w is serving, from
@@ -222,11 +235,7 @@ func (r *Reply) Finish() error {
 		_ = r.conn.Close()
 		return err
 	}
-	var c net.Conn = r.conn
-	if len(r.unread) > 0 {
-		c = &prefixedConn{Conn: c, unread: r.unread}
-	}
-	r.d.giveBack(c)
+	r.d.giveBack(&givenBack{Conn: r.conn, unread: r.unread, idle: r.d.idle})
 	return nil
 }
 
@@ -290,14 +299,20 @@ func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
-// prefixedConn is a connection whose first reads return bytes read from
-// it before (the client's pipelined next request).
-type prefixedConn struct {
+// givenBack is a connection on its way back to the server. Its first
+// reads return the bytes read from it before (the client's pipelined
+// next request), and the first read deadline the server sets (net/http's
+// ReadHeaderTimeout for a new connection) is stretched to the idle
+// timeout when the client has sent nothing yet: between keep-alive
+// requests it may wait that long.
+type givenBack struct {
 	net.Conn
 	unread []byte
+	idle   time.Duration
+	armed  bool
 }
 
-func (c *prefixedConn) Read(p []byte) (int, error) {
+func (c *givenBack) Read(p []byte) (int, error) {
 	if len(c.unread) > 0 {
 		n := copy(p, c.unread)
 		c.unread = c.unread[n:]
@@ -306,9 +321,21 @@ func (c *prefixedConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+func (c *givenBack) SetReadDeadline(t time.Time) error {
+	if !c.armed {
+		c.armed = true
+		if c.idle > 0 && len(c.unread) == 0 && !t.IsZero() {
+			if idle := time.Now().Add(c.idle); idle.After(t) {
+				t = idle
+			}
+		}
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
 // Unwrap returns the connection underneath, for hooks that look for
 // their own connection type (http.Server.ConnState).
-func (c *prefixedConn) Unwrap() net.Conn { return c.Conn }
+func (c *givenBack) Unwrap() net.Conn { return c.Conn }
 
 // listener merges the connections the wrapped listener accepts with the
 // ones given back. One goroutine accepts from the wrapped listener, so

@@ -18,7 +18,13 @@ import (
 // /now). The handler sets a header before detaching, as pkg/api does.
 func server(t *testing.T) (d *Detacher, addr string, release chan string) {
 	t.Helper()
-	d = New()
+	return serverWith(t, 5*time.Second)
+}
+
+// serverWith is server with the given http.Server.ReadHeaderTimeout.
+func serverWith(t *testing.T, readHeaderTimeout time.Duration) (d *Detacher, addr string, release chan string) {
+	t.Helper()
+	d = New(Options{IdleTimeout: time.Minute})
 	release = make(chan string, 100)
 	waiting := make(chan *Reply, 1000)
 	go func() {
@@ -46,7 +52,7 @@ func server(t *testing.T) (d *Detacher, addr string, release chan string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: time.Minute}
 	go func() { _ = srv.Serve(d.Listen(ln)) }()
 	t.Cleanup(func() {
 		d.Close()
@@ -217,7 +223,7 @@ func TestCloseEndsKeepAlive(t *testing.T) {
 // What cannot be detached is left to the caller: a recorder, a request
 // with a body.
 func TestNotDetachable(t *testing.T) {
-	d := New()
+	d := New(Options{})
 	if _, ok := d.Detach(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)); ok {
 		t.Fatal("a recorder was detached")
 	}
@@ -267,7 +273,7 @@ func TestDetachedRequestsHoldNoGoroutine(t *testing.T) {
 }
 
 func TestFinishTwice(t *testing.T) {
-	d := New()
+	d := New(Options{})
 	a, b := net.Pipe()
 	defer b.Close()
 	go func() { _, _ = io.Copy(io.Discard, b) }()
@@ -288,5 +294,42 @@ func TestHeaderValuesCannotSplit(t *testing.T) {
 	got := string(r.appendReply(nil, false))
 	if strings.Contains(got, "\r\nX-Injected") {
 		t.Fatalf("split: %q", got)
+	}
+}
+
+// A connection given back may stay idle as long as any keep-alive
+// connection (IdleTimeout), not only the ReadHeaderTimeout net/http gives
+// a new one; once the client starts a request, that timeout applies.
+func TestGivenBackConnectionsKeepTheIdleTimeout(t *testing.T) {
+	d, addr, release := serverWith(t, 100*time.Millisecond)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return d.Held() == 1 })
+	release <- "a"
+	if res := read(t, br, "GET"); body(res) != "a" {
+		t.Fatalf("%q", body(res))
+	}
+	time.Sleep(400 * time.Millisecond) // 4 ReadHeaderTimeouts
+	if _, err := io.WriteString(c, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if res := read(t, br, "GET"); body(res) != "now /later" {
+		t.Fatalf("%q", body(res))
+	}
+	// The header timeout still holds a request that is started and not
+	// finished.
+	if _, err := io.WriteString(c, "GET /slow HTTP/1.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("a half-sent request head outlived the header timeout: %v", err)
 	}
 }

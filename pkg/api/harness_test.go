@@ -119,7 +119,7 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 		Feed: fd, MaxWait: o.maxWait,
 	}
 	if o.detach {
-		f.detacher = detach.New()
+		f.detacher = detach.New(detach.Options{IdleTimeout: time.Minute})
 		cfg.Detach = func(w http.ResponseWriter, r *http.Request) (DetachedReply, bool) {
 			if rep, ok := f.detacher.Detach(w, r); ok {
 				return rep, true
