@@ -66,6 +66,7 @@ type config struct {
 	logLevel         slog.Level
 	logJSON          bool
 	metricsAddr      string
+	warmSheets       int
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
@@ -107,6 +108,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&level, "log-level", env("SHEETLOG_LOG_LEVEL", "info"), "debug, info, warn or error (SHEETLOG_LOG_LEVEL)")
 	fs.StringVar(&format, "log-format", env("SHEETLOG_LOG_FORMAT", "text"), "text or json (SHEETLOG_LOG_FORMAT)")
 	parseRetention := retentionFlags(fs, env)
+	parseWarm := warmFlag(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -137,6 +139,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	c.workflowDeadline = dur("workflow-deadline", deadline)
 	c.shutdownTimeout = dur("shutdown-timeout", shutdown)
 	c.jwt.refresh = dur("jwt-keys-refresh", jwtRefresh)
+	c.warmSheets, err = parseWarm(err)
 	if c.retention, err = parseRetention(err); err != nil {
 		return c, err
 	}
@@ -321,6 +324,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		"auth", c.authMode(), "corsOrigins", c.corsOrigins,
 		"snapshotRetain", c.retention.retain, "snapshotGrace", c.retention.grace.String(), "truncateLog", c.retention.truncateLog)
 
+	defer startWarming(ctx, lg, c.dataDir, c.warmSheets, hostEngines)()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(detacher.Listen(guard.Listen(ln))) }()
 	select {

@@ -26,6 +26,14 @@ export const HEAD_H = 24;
 export const HEAD_W = 96;
 /** The scrolled extent's cap, below every browser's element size limit. */
 export const MAX_SCROLL_PX = 8_000_000;
+/**
+ * The longest the first draw waits for the first cells: until then the
+ * cells are not even laid out. A page that drew its empty cells first
+ * would lay them out twice, and the first reply (a few milliseconds on a
+ * near server) would wait in the main thread's queue behind that frame.
+ * A slow server still gets its empty grid this soon.
+ */
+export const FIRST_DRAW_HOLD_MS = 400;
 const EXTENT_W = HEAD_W + Math.min(SIZE * COL_W, MAX_SCROLL_PX);
 const EXTENT_H = HEAD_H + Math.min(SIZE * ROW_H, MAX_SCROLL_PX);
 
@@ -80,7 +88,7 @@ export class Grid {
     this.scroller = el('div', 'grid', {
       role: 'grid', tabindex: '0', 'aria-label': label,
       'aria-rowcount': String(SIZE + 1), 'aria-colcount': String(SIZE + 1),
-      'aria-multiselectable': 'false', 'aria-readonly': 'false',
+      'aria-multiselectable': 'false', 'aria-readonly': 'false', 'aria-busy': 'true',
     });
     this.extentEl = el('div', 'extent', { role: 'presentation' });
     this.layer = el('div', 'layer', { role: 'presentation' });
@@ -88,7 +96,8 @@ export class Grid {
     this.corner = el('div', 'corner', { role: 'columnheader', 'aria-colindex': '1', 'aria-label': 'Row' });
     this.headRow.append(this.corner);
     this.body = el('div', 'body', { role: 'rowgroup' });
-    this.layer.append(this.headRow, this.body);
+    // The body joins the layer at the first draw (see FIRST_DRAW_HOLD_MS).
+    this.layer.append(this.headRow);
     this.extentEl.append(this.layer);
     this.scroller.append(this.extentEl);
     /** @type {HTMLInputElement} */
@@ -126,6 +135,8 @@ export class Grid {
     this.frame = 0;
     this.viewportKey = '';
     this.drawn = false;
+    this.holdUntil = performance.now() + FIRST_DRAW_HOLD_MS;
+    this.holdTimer = 0;
     /** @type {null | {row: number, col: number, original: string, typed: boolean}} */
     this.editing = null;
 
@@ -140,6 +151,13 @@ export class Grid {
     this.editor.addEventListener('input', () => this.fitEditor());
     this.editor.addEventListener('blur', () => {
       if (this.editing) this.commitEdit(0, 0, false);
+    });
+    // The first cells are asked for before anything reads layout (the
+    // first layout of a page loads its fonts): the window is at the top
+    // left and cannot be larger than the browser's viewport.
+    source.setViewport({
+      row0: 0, col0: 0,
+      row1: Math.max(0, Math.ceil(window.innerHeight / ROW_H) - 1), col1: Math.max(0, Math.ceil(window.innerWidth / COL_W) - 1),
     });
     new ResizeObserver(() => this.resize()).observe(this.scroller);
     this.resize();
@@ -516,8 +534,31 @@ export class Grid {
     this.schedule();
   }
 
+  /** Whether a visible cell is still loading. */
+  loadingInView() {
+    for (let i = 0; i < this.nRows && this.top + i < SIZE; i++) {
+      for (let j = 0; j < this.nCols && this.left + j < SIZE; j++) {
+        if (this.source.shown(this.top + i, this.left + j).kind === 'loading') return true;
+      }
+    }
+    return false;
+  }
+
   render() {
     this.frame = 0;
+    if (!this.body.isConnected) {
+      const wait = this.holdUntil - performance.now();
+      if (wait > 0 && this.loadingInView()) {
+        if (!this.holdTimer) {
+          this.holdTimer = window.setTimeout(() => {
+            this.holdTimer = 0;
+            this.schedule();
+          }, wait);
+        }
+        return;
+      }
+      this.layer.append(this.body);
+    }
     const top = this.top, left = this.left, rows = this.rows;
     const n = rows.length;
     const d = top - this.shownTop;
