@@ -115,6 +115,7 @@ export function takeEarly(href, token) {
 }
 
 function start() {
+  performance.mark('sheetlog:early');
   const sheet = sheetInAddress();
   if (sheet === null) return;
   const token = storedToken();
