@@ -191,6 +191,31 @@ describe('a sheet filled through the API', () => {
     await waitCell(page, 'A1', '1234.50');
     await page.close();
   });
+  test('the first cells are asked for while the modules load (early.js), once', async () => {
+    const page = await browser.context.newPage();
+    /** @type {string[]} */
+    const asked = [];
+    let sent = () => {};
+    const cellsSent = new Promise((r) => { sent = r; });
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.endsWith('/cells')) {
+        asked.push(u.searchParams.get('range') ?? '');
+        sent();
+      }
+    });
+    // The model's module arrives only once the first /cells is on its
+    // way: without the early request the page would never draw.
+    await page.route((u) => u.pathname.endsWith('/sheet.js'), async (route) => {
+      await cellsSent;
+      await route.continue();
+    });
+    await page.goto(`${server.url}/?sheet=${sheet}`);
+    await waitCell(page, 'A1', '1234.50');
+    await settled(page);
+    assert.deepEqual(asked, ['A1:P64'], 'the page asked again for what early.js had asked for');
+    await page.close();
+  });
 });
 
 describe('editing', () => {

@@ -19,11 +19,9 @@
 // aria-rowcount/aria-colcount give the whole sheet.
 
 import { columnName, ref, SIZE } from './a1.js';
+import { COL_W, firstWindow, HEAD_H, HEAD_W, ROW_H } from './dims.js';
 
-export const ROW_H = 24;
-export const COL_W = 100;
-export const HEAD_H = 24;
-export const HEAD_W = 96;
+export { COL_W, HEAD_H, HEAD_W, ROW_H };
 /** The scrolled extent's cap, below every browser's element size limit. */
 export const MAX_SCROLL_PX = 8_000_000;
 /**
@@ -155,10 +153,8 @@ export class Grid {
     // The first cells are asked for before anything reads layout (the
     // first layout of a page loads its fonts): the window is at the top
     // left and cannot be larger than the browser's viewport.
-    source.setViewport({
-      row0: 0, col0: 0,
-      row1: Math.max(0, Math.ceil(window.innerHeight / ROW_H) - 1), col1: Math.max(0, Math.ceil(window.innerWidth / COL_W) - 1),
-    });
+    // early.js asked for this same window's tiles as the page loaded.
+    source.setViewport(firstWindow(window.innerWidth, window.innerHeight));
     new ResizeObserver(() => this.resize()).observe(this.scroller);
     this.resize();
   }
