@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/sheetlog/sheetlog/internal/connguard"
+	"github.com/sheetlog/sheetlog/internal/detach"
 	"github.com/sheetlog/sheetlog/pkg/api"
 	fsblob "github.com/sheetlog/sheetlog/pkg/blobstore/fs"
 	"github.com/sheetlog/sheetlog/pkg/enginecache"
@@ -65,6 +66,7 @@ type config struct {
 	logLevel         slog.Level
 	logJSON          bool
 	metricsAddr      string
+	warmSheets       int
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
@@ -106,6 +108,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&level, "log-level", env("SHEETLOG_LOG_LEVEL", "info"), "debug, info, warn or error (SHEETLOG_LOG_LEVEL)")
 	fs.StringVar(&format, "log-format", env("SHEETLOG_LOG_FORMAT", "text"), "text or json (SHEETLOG_LOG_FORMAT)")
 	parseRetention := retentionFlags(fs, env)
+	parseWarm := warmFlag(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -136,6 +139,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	c.workflowDeadline = dur("workflow-deadline", deadline)
 	c.shutdownTimeout = dur("shutdown-timeout", shutdown)
 	c.jwt.refresh = dur("jwt-keys-refresh", jwtRefresh)
+	c.warmSheets, err = parseWarm(err)
 	if c.retention, err = parseRetention(err); err != nil {
 		return c, err
 	}
@@ -263,8 +267,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer v.Close()
 		auth = api.BearerTokens(v)
 	}
+	// A change feed request that has to wait gives its connection's
+	// goroutine and buffers back while it does (internal/detach).
+	detacher := detach.New(detach.Options{IdleTimeout: idleTimeout})
 	h, err := api.New(api.Config{
 		Logs: notifier, Blobs: blobs, Engines: hostEngines, Feed: notifier,
+		Detach: func(w http.ResponseWriter, r *http.Request) (api.DetachedReply, bool) {
+			if rep, ok := detacher.Detach(w, r); ok {
+				return rep, true
+			}
+			return nil, false
+		},
 		Token: c.token, Auth: auth, CORSOrigins: c.corsOrigins, Logger: lg,
 		Health: func(ctx context.Context) error {
 			if _, err := logs.Pending(ctx); err != nil {
@@ -293,7 +306,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       idleTimeout,
 		ConnState:         guard.ConnState,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
 	}
@@ -311,8 +324,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		"auth", c.authMode(), "corsOrigins", c.corsOrigins,
 		"snapshotRetain", c.retention.retain, "snapshotGrace", c.retention.grace.String(), "truncateLog", c.retention.truncateLog)
 
+	defer startWarming(ctx, lg, c.dataDir, c.warmSheets, hostEngines)()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(guard.Listen(ln)) }()
+	go func() { served <- srv.Serve(detacher.Listen(guard.Listen(ln))) }()
 	select {
 	case err := <-served:
 		_ = workerPool.Close(context.Background())
@@ -323,15 +337,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	// Waiting change feed requests get their empty page now rather than
 	// hold the drain for up to their whole wait.
+	detacher.Close()
 	notifier.Release()
 	lg.Info("shutting down", "timeout", c.shutdownTimeout)
 	drain(lg, c.shutdownTimeout,
 		drainStep{srv.Shutdown, "requests still running at shutdown were cut"},
+		drainStep{detacher.Wait, "change feed replies still being written at shutdown were cut"},
 		drainStep{workerPool.Close, "snapshots still running at shutdown stay pending and run after the next start"},
 		drainStep{retirer.Close, "retention passes still running at shutdown are done again after the next start"})
 	lg.Info("stopped", "pool", workerPool.Metrics(), "conns", guard.Stats())
 	return nil
 }
+
+// idleTimeout is how long a keep-alive connection may wait for its next
+// request, also after a change feed reply written off net/http's
+// goroutine (internal/detach).
+const idleTimeout = 2 * time.Minute
 
 // newFeed builds the server's change feed over its event log; tests
 // replace it to watch the waiters.

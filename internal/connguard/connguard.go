@@ -149,8 +149,8 @@ func (g *Guard) admit(nc net.Conn) *conn {
 // ConnState is the server's ConnState hook: it tells the guard which
 // connections have a request in progress.
 func (g *Guard) ConnState(nc net.Conn, state http.ConnState) {
-	c, ok := nc.(*conn)
-	if !ok {
+	c := guarded(nc)
+	if c == nil {
 		return
 	}
 	switch state {
@@ -168,6 +168,21 @@ func (g *Guard) ConnState(nc net.Conn, state http.ConnState) {
 		}
 		g.mu.Unlock()
 		g.signal()
+	}
+}
+
+// guarded finds the guarded connection nc is or wraps (a wrapper that
+// has an Unwrap method, as internal/detach's has), or nil.
+func guarded(nc net.Conn) *conn {
+	for {
+		if c, ok := nc.(*conn); ok {
+			return c
+		}
+		u, ok := nc.(interface{ Unwrap() net.Conn })
+		if !ok {
+			return nil
+		}
+		nc = u.Unwrap()
 	}
 }
 

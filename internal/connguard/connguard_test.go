@@ -282,3 +282,31 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// unwrapper wraps a connection as internal/detach does when it gives one
+// back to the server with bytes read ahead.
+type unwrapper struct{ net.Conn }
+
+func (u unwrapper) Unwrap() net.Conn { return u.Conn }
+
+// The guard follows a guarded connection through a wrapper that has an
+// Unwrap method: its states still move it in and out of the waiting list.
+func TestWrappedConnectionsAreTracked(t *testing.T) {
+	g := New(Options{MaxConns: 4})
+	a, b := net.Pipe()
+	defer b.Close()
+	c := g.admit(a)
+	w := unwrapper{c}
+	g.ConnState(w, http.StateActive)
+	if s := g.Stats(); s.Held != 1 || s.Waiting != 0 {
+		t.Fatalf("active through a wrapper: %+v", s)
+	}
+	g.ConnState(w, http.StateIdle)
+	if s := g.Stats(); s.Waiting != 1 {
+		t.Fatalf("idle through a wrapper: %+v", s)
+	}
+	_ = w.Close()
+	if s := g.Stats(); s.Held != 0 || s.Waiting != 0 {
+		t.Fatalf("closed through a wrapper: %+v", s)
+	}
+}

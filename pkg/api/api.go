@@ -122,6 +122,13 @@ type Config struct {
 	// gives a feed.Notifier wrapping Logs (and builds its engines over
 	// the Notifier), so that an append wakes its waiters at once.
 	Feed Feed
+	// Detach, when set, takes a change feed request that has to wait off
+	// its connection's goroutine (internal/detach does it for net/http's
+	// HTTP/1 server), if Feed can hold such requests (a ParkingFeed, as
+	// feed.Notifier is): a waiting request then costs its connection and
+	// a few hundred bytes, not a goroutine and net/http's buffers. It
+	// returns false for a request it cannot detach, which waits as usual.
+	Detach func(w http.ResponseWriter, r *http.Request) (DetachedReply, bool)
 	// MaxWait, when positive, caps how long a change feed request is
 	// held, below the MaxFeedWait the API allows (a request may always
 	// be answered sooner, with the same empty page).
@@ -145,6 +152,22 @@ type Feed interface {
 	Wait(ctx context.Context, sheet string, poll func() (done bool, err error)) error
 }
 
+// DetachedReply is the reply of a request taken off its connection's
+// goroutine (Config.Detach): written like any ResponseWriter, from
+// whichever goroutine finishes the request, then sent by Finish.
+type DetachedReply interface {
+	http.ResponseWriter
+	Finish() error
+}
+
+// ParkingFeed is a Feed that can also hold a request that has no
+// goroutine while it waits: Park polls as Wait does and calls done once,
+// with poll's error or nil, when the wait is over. feed.Notifier is one.
+type ParkingFeed interface {
+	Feed
+	Park(deadline time.Time, sheet string, poll func() (done bool, err error), done func(error))
+}
+
 // New returns the handler of the whole API.
 func New(cfg Config) (http.Handler, error) {
 	switch {
@@ -161,6 +184,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if h.feed == nil {
 		h.feed = feed.Poller{}
+	}
+	if p, ok := h.feed.(ParkingFeed); ok && cfg.Detach != nil {
+		h.parking = p
 	}
 	if cfg.MaxWait > 0 {
 		h.maxWait = min(cfg.MaxWait, MaxFeedWait)
@@ -196,7 +222,9 @@ type handler struct {
 	auth     Authenticator
 	failures *failureLimiter
 	feed     Feed
-	maxWait  time.Duration
+	// parking is set when waiting requests can be detached.
+	parking ParkingFeed
+	maxWait time.Duration
 }
 
 // request is the state of one request as it goes through the checks.
@@ -211,11 +239,15 @@ type request struct {
 	sheet string
 	// claims are the caller's, once authenticated; nil when the rule
 	// does not apply.
-	claims  *Claims
-	held    bool // a change feed request that asked to wait
-	status  int
-	written int
-	errType string
+	claims *Claims
+	held   bool // a change feed request that asked to wait
+	// detached: the request waits off its goroutine; its reply, log
+	// record and metrics come when the wait ends (detachedWait).
+	detached bool
+	start    time.Time
+	status   int
+	written  int
+	errType  string
 }
 
 func (rq *request) pattern() string {
@@ -226,46 +258,59 @@ func (rq *request) pattern() string {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	rq := &request{h: h, w: w, r: r, ctx: r.Context()}
+	rq := &request{h: h, w: w, r: r, ctx: r.Context(), start: time.Now()}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			h.log.LogAttrs(r.Context(), slog.LevelError, "panic serving a request",
-				slog.String("method", r.Method), slog.String("route", rq.pattern()),
-				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
-			if rq.status == 0 {
-				rq.errType = TypeInternal
-				rq.writeJSON(http.StatusInternalServerError,
-					newError(http.StatusInternalServerError, TypeInternal, "internal error").appendJSON(nil))
-			}
+			rq.recovered(p)
 		}
-		elapsed := time.Since(start)
-		observeRequest(rq.metricsRoute(), r.Method, rq.status, elapsed)
-		attrs := []slog.Attr{
-			slog.String("method", r.Method),
-			slog.String("route", rq.pattern()),
-			slog.Int("status", rq.status),
-			slog.Duration("duration", elapsed),
-			slog.Int("bytes", rq.written),
+		if !rq.detached {
+			rq.logged()
 		}
-		if rq.clientGone() {
-			attrs = append(attrs, slog.Bool("clientGone", true))
-		}
-		if rq.sheet != "" {
-			attrs = append(attrs, slog.String("sheet", rq.sheet))
-		}
-		if rq.claims != nil && rq.claims.Subject != "" {
-			attrs = append(attrs, slog.String("sub", truncate(rq.claims.Subject, 128)))
-		}
-		if rq.errType != "" {
-			attrs = append(attrs, slog.String("error", rq.errType))
-		}
-		h.log.LogAttrs(r.Context(), rq.logLevel(rq.status), "request", attrs...)
 	}()
 	h.serve(rq)
+}
+
+// recovered logs a panic that cut the request short, and answers 500 if
+// nothing was sent yet.
+func (rq *request) recovered(p any) {
+	rq.h.log.LogAttrs(rq.r.Context(), slog.LevelError, "panic serving a request",
+		slog.String("method", rq.r.Method), slog.String("route", rq.pattern()),
+		slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+	if rq.status == 0 {
+		rq.errType = TypeInternal
+		rq.writeJSON(http.StatusInternalServerError,
+			newError(http.StatusInternalServerError, TypeInternal, "internal error").appendJSON(nil))
+	}
+}
+
+// logged counts the request in the metrics and writes its log record.
+func (rq *request) logged() {
+	h, r := rq.h, rq.r
+	elapsed := time.Since(rq.start)
+	observeRequest(rq.metricsRoute(), r.Method, rq.status, elapsed)
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("route", rq.pattern()),
+		slog.Int("status", rq.status),
+		slog.Duration("duration", elapsed),
+		slog.Int("bytes", rq.written),
+	}
+	if rq.clientGone() {
+		attrs = append(attrs, slog.Bool("clientGone", true))
+	}
+	if rq.sheet != "" {
+		attrs = append(attrs, slog.String("sheet", rq.sheet))
+	}
+	if rq.claims != nil && rq.claims.Subject != "" {
+		attrs = append(attrs, slog.String("sub", truncate(rq.claims.Subject, 128)))
+	}
+	if rq.errType != "" {
+		attrs = append(attrs, slog.String("error", rq.errType))
+	}
+	h.log.LogAttrs(r.Context(), rq.logLevel(rq.status), "request", attrs...)
 }
 
 func (h *handler) serve(rq *request) {

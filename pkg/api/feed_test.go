@@ -7,12 +7,14 @@ import (
 	"time"
 )
 
-// feeds are the two ways of waiting: the notifier the single-machine
-// server uses, and the poller every other deployment gets by default.
+// feeds are the ways of waiting: the notifier the single-machine server
+// uses, with the waiting requests detached from their connections as
+// there or in their goroutines, and the poller every other deployment
+// gets by default.
 var feeds = []struct {
-	name   string
-	notify bool
-}{{"notifier", true}, {"poller", false}}
+	name           string
+	notify, detach bool
+}{{"detached", true, true}, {"notifier", true, false}, {"poller", false, false}}
 
 // waitingGet starts a GET in its own goroutine; its reply arrives on the
 // returned channel.
@@ -56,12 +58,15 @@ func (f *fixture) settle(t *testing.T, waiters int) {
 func TestFeedWakesOnAppend(t *testing.T) {
 	for _, fd := range feeds {
 		t.Run(fd.name, func(t *testing.T) {
-			f := newFixture(t, fixtureOptions{interval: 100, notify: fd.notify})
+			f := newFixture(t, fixtureOptions{interval: 100, notify: fd.notify, detach: fd.detach})
 			f.post("s1", "0", setCell(0, 0, `"value":1`))
 			start := time.Now()
 			c := f.waitingGet("/v1/sheets/s1/log?start=1&wait=20")
 			other := f.waitingGet("/v1/sheets/s2/log?start=0&wait=20&end=end")
 			f.settle(t, 2)
+			if fd.detach && f.detacher.Held() != 2 {
+				t.Fatalf("%d requests detached, want the 2 waiting", f.detacher.Held())
+			}
 			if r := f.do("POST", "/v1/sheets/s1/log", entriesBody("1", 3, 1, `"value":2`)); r.status != 200 {
 				t.Fatalf("append: %d %s", r.status, r.body)
 			}
@@ -89,7 +94,7 @@ func TestFeedWakesOnAppend(t *testing.T) {
 func TestFeedTimesOut(t *testing.T) {
 	for _, fd := range feeds {
 		t.Run(fd.name, func(t *testing.T) {
-			f := newFixture(t, fixtureOptions{interval: 2, notify: fd.notify, maxWait: 300 * time.Millisecond})
+			f := newFixture(t, fixtureOptions{interval: 2, notify: fd.notify, detach: fd.detach, maxWait: 300 * time.Millisecond})
 			for i := range 3 {
 				f.post("s1", itoa(i), setCell(i, 0, `"value":1`))
 				f.wait()
@@ -149,7 +154,14 @@ func TestFeedKeepsClearOfTheDeadline(t *testing.T) {
 // TestFeedRelease: a server shutting down lets its waiters go at once,
 // each with its empty page.
 func TestFeedRelease(t *testing.T) {
-	f := newFixture(t, fixtureOptions{interval: 100, notify: true})
+	for _, detach := range []bool{false, true} {
+		t.Run(map[bool]string{false: "notifier", true: "detached"}[detach], func(t *testing.T) {
+			feedRelease(t, newFixture(t, fixtureOptions{interval: 100, notify: true, detach: detach}))
+		})
+	}
+}
+
+func feedRelease(t *testing.T, f *fixture) {
 	var cs []<-chan reply
 	for range 20 {
 		cs = append(cs, f.waitingGet("/v1/sheets/s1/log?start=0&wait=20"))

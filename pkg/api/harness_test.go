@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 
 	sheetapi "github.com/sheetlog/sheetlog/api"
+	"github.com/sheetlog/sheetlog/internal/detach"
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
 	blobmem "github.com/sheetlog/sheetlog/pkg/blobstore/memory"
 	"github.com/sheetlog/sheetlog/pkg/enginecache"
@@ -43,6 +45,10 @@ type fixture struct {
 	check bool
 	// notifier is the feed when fixtureOptions.notify is set.
 	notifier *feed.Notifier
+	// url and detacher: with fixtureOptions.detach, requests go over
+	// loopback to a server that detaches waiting requests.
+	url      string
+	detacher *detach.Detacher
 }
 
 type fixtureOptions struct {
@@ -63,6 +69,10 @@ type fixtureOptions struct {
 	// maxWait is Config.MaxWait.
 	notify  bool
 	maxWait time.Duration
+	// detach serves the handler over loopback from an http.Server whose
+	// waiting change feed requests are detached (internal/detach), as
+	// the single-machine server's are; it implies notify.
+	detach bool
 }
 
 func newFixture(t testing.TB, o fixtureOptions) *fixture {
@@ -75,7 +85,7 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 		f.blobs = blobmem.New(blobmem.Options{PageSize: o.blobPage})
 	}
 	var fd Feed
-	if o.notify {
+	if o.notify || o.detach {
 		f.notifier = feed.NewNotifier(f.logs)
 		f.logs, fd = f.notifier, f.notifier
 	}
@@ -103,15 +113,39 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 		w.SetHandler(spreadsheet.WorkflowHandler(workerEngines.Get))
 	}
 	f.engines = enginecache.New(engineOver(host), enginecache.Options{MaxEngines: 8})
-	h, err := New(Config{
+	cfg := Config{
 		Logs: f.logs, Blobs: f.blobs, Engines: f.engines,
 		Token: o.token, Auth: o.auth, CORSOrigins: o.origins, Health: o.health,
 		Feed: fd, MaxWait: o.maxWait,
-	})
+	}
+	if o.detach {
+		f.detacher = detach.New(detach.Options{IdleTimeout: time.Minute})
+		cfg.Detach = func(w http.ResponseWriter, r *http.Request) (DetachedReply, bool) {
+			if rep, ok := f.detacher.Detach(w, r); ok {
+				return rep, true
+			}
+			return nil, false
+		}
+	}
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.h = h
+	if o.detach {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(f.detacher.Listen(ln)) }()
+		t.Cleanup(func() {
+			f.detacher.Close()
+			f.notifier.Release()
+			_ = srv.Close()
+		})
+		f.url = "http://" + ln.Addr().String()
+	}
 	return f
 }
 
@@ -176,14 +210,39 @@ func (f *fixture) do(method, target, body string, hdr ...string) reply {
 
 func (f *fixture) serve(req *http.Request, body []byte) reply {
 	f.t.Helper()
-	rec := httptest.NewRecorder()
-	f.h.ServeHTTP(rec, req)
-	r := reply{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	var r reply
+	if f.url != "" {
+		r = f.roundTrip(req, body)
+	} else {
+		rec := httptest.NewRecorder()
+		f.h.ServeHTTP(rec, req)
+		r = reply{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	}
 	checkReply(f.t, req, r)
 	if f.check {
 		validateAgainstSpec(f.t, req, body, r)
 	}
 	return r
+}
+
+// roundTrip sends req to the fixture's server over loopback.
+func (f *fixture) roundTrip(req *http.Request, body []byte) reply {
+	f.t.Helper()
+	out, err := http.NewRequestWithContext(req.Context(), req.Method, f.url+req.RequestURI, bytes.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out.Header = req.Header.Clone()
+	res, err := http.DefaultClient.Do(out)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return reply{status: res.StatusCode, header: res.Header, body: b}
 }
 
 // statusOfType is the contract's table: the status of each error type.

@@ -101,17 +101,34 @@ func (h *handler) getLog(rq *request) {
 		page, err = log.Query(rq.ctx, from, to, known)
 		return len(page.Entries) > 0, err
 	}
-	if wait > 0 {
+	switch {
+	case wait == 0:
+		_, err = query()
+	case h.parking != nil:
+		rq.held = true
+		// A page that is there already is sent from here; only a request
+		// that has to wait is worth detaching.
+		var found bool
+		if found, err = query(); err != nil || found {
+			break
+		}
+		if h.detachedWait(rq, sheet, wait, query, func(err error) { rq.writePage(page, err) }) {
+			return
+		}
+		err = h.waitForEntries(rq, sheet, wait, query)
+	default:
 		rq.held = true
 		err = h.waitForEntries(rq, sheet, wait, query)
-	} else {
-		_, err = query()
 	}
+	rq.writePage(page, err)
+}
+
+// writePage sends a page of the log, or err.
+func (rq *request) writePage(page eventlog.Page, err error) {
 	if err != nil {
 		rq.fail(err)
 		return
 	}
-
 	size := 128
 	for _, e := range page.Entries {
 		size += len(e.Body) + 64
@@ -157,6 +174,43 @@ func (h *handler) waitForEntries(rq *request, sheet string, wait time.Duration, 
 	ctx, cancel := context.WithDeadline(rq.ctx, deadline)
 	defer cancel()
 	return h.feed.Wait(ctx, sheet, query)
+}
+
+// detachedWait takes a change feed request off its goroutine (Config.Detach)
+// and parks it in the feed until query finds entries, for at most wait
+// (and Config.MaxWait); then reply writes the reply, which is sent, and
+// the request is logged. It returns false, having done nothing, when the
+// request cannot be detached.
+func (h *handler) detachedWait(rq *request, sheet string, wait time.Duration, query func() (bool, error), reply func(error)) bool {
+	w := rq.w
+	if hw, ok := w.(headWriter); ok {
+		w = hw.ResponseWriter // the detached reply drops a HEAD's body itself
+	}
+	rep, ok := h.cfg.Detach(w, rq.r)
+	if !ok {
+		return false
+	}
+	// The request's context ends when ServeHTTP returns, now; the wait
+	// and the reading of the log go on without it. Of the request only
+	// what its log record needs is kept while it waits (not its headers).
+	ctx := context.WithoutCancel(rq.r.Context())
+	rq.r = (&http.Request{Method: rq.r.Method}).WithContext(ctx)
+	rq.ctx = ctx
+	rq.w = rep
+	rq.detached = true
+	h.parking.Park(time.Now().Add(min(wait, h.maxWait)), sheet, query, func(err error) {
+		// Logged before the reply is sent, as a request served in its
+		// goroutine is: its client may act on the reply at once.
+		defer func() {
+			if p := recover(); p != nil {
+				rq.recovered(p)
+			}
+			rq.logged()
+			_ = rep.Finish()
+		}()
+		reply(err)
+	})
+	return true
 }
 
 func appendSnapshotRef(b []byte, s *eventlog.SnapshotRef) []byte {

@@ -34,7 +34,16 @@ func requestCounts() (reqs, durs map[string]uint64) {
 // the route's pattern (never the path with its sheet id), the method and
 // the status.
 func TestMetricsCountRequests(t *testing.T) {
-	f := newFixture(t, fixtureOptions{interval: 100})
+	// In a handler with detached change feed requests too: theirs is
+	// counted when their reply is written.
+	for _, detach := range []bool{false, true} {
+		t.Run(fmt.Sprintf("detach=%v", detach), func(t *testing.T) {
+			countRequests(t, newFixture(t, fixtureOptions{interval: 100, detach: detach}))
+		})
+	}
+}
+
+func countRequests(t *testing.T, f *fixture) {
 	reqs0, durs0 := requestCounts()
 	for i := range 3 {
 		f.do("POST", "/v1/sheets/metrics-a/log", fmt.Sprintf(`{"sequenceId":%d,"entry":{"type":"SetCellValueAndFormat","row":%d,"column":0,"value":1}}`, i, i))

@@ -5,10 +5,12 @@
 //   - Notifier, for a process that makes every append itself (the
 //     single-machine server, whose event log file only it may open): it
 //     wraps the eventlog.Store, and each append through it wakes the
-//     sheet's waiters at once. A waiter costs no timer, no goroutine and
-//     no allocation of its own while it waits, and no CPU: it blocks on
-//     a channel that the next append closes (and replaces), so one
-//     append wakes any number of waiters with one close.
+//     sheet's waiters at once. A waiter in Wait costs no timer, no
+//     goroutine and no allocation of its own while it waits, and no CPU:
+//     it blocks on a channel that the next append closes (and replaces),
+//     so one append wakes any number of waiters with one close. A waiter
+//     that has no goroutine (its request detached from its connection)
+//     is parked instead (Park): an entry in its sheet's list and a timer.
 //   - Poller, for processes that cannot hear other writers' appends (the
 //     API Lambda: every invocation may run in another execution
 //     environment): it polls the log with capped exponential backoff.

@@ -23,13 +23,20 @@ type Notifier struct {
 	waiters  atomic.Int64
 	released chan struct{}
 	once     sync.Once
+
+	// Parked waiters (Park). Guarded by mu: isReleased, queue, workers.
+	isReleased bool
+	queue      []*parked // to poll again: their sheet had an append
+	workers    int       // goroutines polling the queue
 }
 
 // sheetWaiters is what the waiters of one sheet share: a channel the
-// next append closes. It exists only while the sheet has waiters.
+// next append closes, and the list of its parked waiters. It exists
+// only while the sheet has waiters. Guarded by Notifier.mu.
 type sheetWaiters struct {
-	changed chan struct{} // guarded by Notifier.mu, as is n
-	n       int
+	changed chan struct{}
+	n       int     // waiters blocked in Wait
+	parked  *parked // the first parked waiter; they link to each other
 }
 
 var _ eventlog.Store = (*Notifier)(nil)
@@ -70,7 +77,10 @@ func (n *Notifier) Waiters() int { return int(n.waiters.Load()) }
 // after its first poll. A server calls it when it starts to shut down,
 // so that waiting requests get their (empty) reply at once instead of
 // holding the shutdown for up to their whole wait.
-func (n *Notifier) Release() { n.once.Do(func() { close(n.released) }) }
+func (n *Notifier) Release() {
+	n.once.Do(func() { close(n.released) })
+	n.releaseParked()
+}
 
 // Notify wakes the waiters of sheet. The logs of the Notifier call it
 // after every append; a process with other writers it can hear of may
@@ -81,6 +91,7 @@ func (n *Notifier) Notify(sheet string) {
 	if w := n.sheets[sheet]; w != nil {
 		close(w.changed)
 		w.changed = make(chan struct{})
+		n.wakeParkedLocked(w)
 	}
 }
 
@@ -99,7 +110,7 @@ func (n *Notifier) join(sheet string) *sheetWaiters {
 
 func (n *Notifier) leave(sheet string, w *sheetWaiters) {
 	n.mu.Lock()
-	if w.n--; w.n == 0 {
+	if w.n--; w.n == 0 && w.parked == nil {
 		delete(n.sheets, sheet)
 	}
 	n.mu.Unlock()

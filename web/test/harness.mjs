@@ -186,6 +186,24 @@ export async function launch(extra = []) {
   return { context, close };
 }
 
+/**
+ * A running browser whose every context is a fresh, empty profile (no HTTP
+ * cache, no compiled code; each page a new renderer process): what a
+ * user's browser is to a page they open for the first time.
+ * @returns {Promise<{newContext: () => Promise<import('playwright-core').BrowserContext>, close: () => Promise<void>}>}
+ */
+export async function launchShared(extra = []) {
+  const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+  const browser = await chromium.launch({
+    executablePath, headless: true, args: [...CHROMIUM_ARGS, ...extra], timeout: 60000,
+    ignoreDefaultArgs: ['--hide-scrollbars'],
+  });
+  return {
+    newContext: () => browser.newContext({ viewport: { width: 1280, height: 800 } }),
+    close: () => browser.close(),
+  };
+}
+
 /** Writes a screenshot of the page to build/web/NAME.png. */
 export async function shot(page, name) {
   await mkdir(OUT, { recursive: true });

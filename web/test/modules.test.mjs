@@ -73,3 +73,18 @@ test('simple number and date formats are applied, others show the raw value', ()
   assert.equal(isSimpleFormat('[Red]0.00'), false);
   assert.equal(displayText({ type: 'CellError', value: '#NUM!' }, undefined), '#NUM!');
 });
+
+test('early.js asks for exactly the ranges the model asks for first, whatever the window', async () => {
+  const { Sheet } = await import('../../pkg/webui/static/sheet.js');
+  const { firstRanges } = await import('../../pkg/webui/static/early.js');
+  const { firstWindow } = await import('../../pkg/webui/static/dims.js');
+  for (const [w, h] of [[1280, 800], [0, 0], [1, 1], [320, 200], [1600, 1536], [1600, 1537], [3000, 2000], [15000, 900], [40000, 5000]]) {
+    /** @type {string[]} */
+    const asked = [];
+    const api = { cells: (/** @type {string} */ range) => { asked.push(range); return new Promise(() => {}); } };
+    const sheet = new Sheet(/** @type {any} */ (api));
+    sheet.setViewport(firstWindow(w, h));
+    assert.ok(asked.length > 0);
+    assert.deepEqual(firstRanges(firstWindow(w, h)), asked, `${w}x${h}`);
+  }
+});

@@ -153,6 +153,69 @@ describe('a sheet filled through the API', () => {
     assert.deepEqual(page.errors, []);
     await page.close();
   });
+
+  test('the first draw waits for the first cells (up to a bound): no empty grid is laid out first', async () => {
+    const first = () => page.evaluate(() => /** @type {any} */ (window).__firstCell);
+    // Records the first cell element the document holds, as the page's
+    // script left it (a mutation observer runs when that script is done).
+    const watch = () => {
+      const w = /** @type {any} */ (window);
+      w.__firstCell = null;
+      new MutationObserver((_, obs) => {
+        const c = document.querySelector('[role="gridcell"]');
+        if (!c) return;
+        w.__firstCell = { ref: c.getAttribute('data-ref'), text: c.textContent, busy: document.querySelector('[role="grid"]')?.getAttribute('aria-busy') };
+        obs.disconnect();
+      }).observe(document, { childList: true, subtree: true });
+    };
+    let page = await browser.context.newPage();
+    await page.addInitScript(watch);
+    await page.goto(`${server.url}/?sheet=${sheet}`);
+    await settled(page);
+    assert.deepEqual(await first(), { ref: 'A1', text: '1234.50', busy: 'false' });
+    await page.close();
+
+    // A slow server: the empty grid shows while its first reply is on the way.
+    page = await browser.context.newPage();
+    await page.addInitScript(watch);
+    let release = () => {};
+    const held = new Promise((r) => { release = r; });
+    await page.route((u) => u.pathname.endsWith('/cells'), async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(`${server.url}/?sheet=${sheet}`);
+    await page.waitForFunction(() => /** @type {any} */ (window).__firstCell !== null, null, { timeout: 5000 });
+    assert.deepEqual(await first(), { ref: 'A1', text: '', busy: 'true' });
+    release();
+    await waitCell(page, 'A1', '1234.50');
+    await page.close();
+  });
+  test('the first cells are asked for while the modules load (early.js), once', async () => {
+    const page = await browser.context.newPage();
+    /** @type {string[]} */
+    const asked = [];
+    let sent = () => {};
+    const cellsSent = new Promise((r) => { sent = r; });
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.endsWith('/cells')) {
+        asked.push(u.searchParams.get('range') ?? '');
+        sent();
+      }
+    });
+    // The model's module arrives only once the first /cells is on its
+    // way: without the early request the page would never draw.
+    await page.route((u) => u.pathname.endsWith('/sheet.js'), async (route) => {
+      await cellsSent;
+      await route.continue();
+    });
+    await page.goto(`${server.url}/?sheet=${sheet}`);
+    await waitCell(page, 'A1', '1234.50');
+    await settled(page);
+    assert.deepEqual(asked, ['A1:P64'], 'the page asked again for what early.js had asked for');
+    await page.close();
+  });
 });
 
 describe('editing', () => {

@@ -21,6 +21,8 @@
  * @typedef {{sequenceId: string, endSequenceId?: string, lastSnapshot?: SnapshotRef}} AppendReply
  */
 
+import { REQUEST_TIMEOUT_MS, requestHeaders, requestURL, sheetURL, storedToken, takeEarly, TOKEN_KEY } from './early.js';
+
 /** The server answered with an error. */
 export class ApiError extends Error {
   /**
@@ -47,7 +49,6 @@ export class NetworkError extends Error {
   }
 }
 
-const TOKEN_KEY = 'sheetlog.token';
 
 /**
  * Asks the user for a token; resolves with what they entered.
@@ -63,7 +64,7 @@ export class Api {
    * @param {URL | string} [base] where /v1 lives; the page's own directory by default
    */
   constructor(sheet, prompt, base = new URL('./', location.href)) {
-    this.sheetURL = new URL('v1/sheets/' + encodeURIComponent(sheet), base);
+    this.sheetURL = sheetURL(sheet, base);
     this.prompt = prompt;
     /** @type {Promise<string> | null} */
     this.asking = null;
@@ -75,11 +76,7 @@ export class Api {
 
   /** @returns {string} */
   get token() {
-    try {
-      return sessionStorage.getItem(TOKEN_KEY) ?? '';
-    } catch {
-      return '';
-    }
+    return storedToken();
   }
 
   /** @param {string} t */
@@ -117,25 +114,23 @@ export class Api {
    * @returns {Promise<any>}
    */
   async request(method, path, opts = {}) {
-    const url = new URL(this.sheetURL.href + (path ? '/' + path : ''));
-    for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
+    const url = requestURL(this.sheetURL, path, opts.query);
     for (;;) {
       const token = this.token;
-      /** @type {Record<string, string>} */
-      const headers = { Accept: 'application/json' };
-      if (token) headers.Authorization = 'Bearer ' + token;
-      if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
-      const signals = [AbortSignal.timeout(opts.timeoutMs ?? 15000)];
+      const headers = requestHeaders(token, opts.body !== undefined);
+      const signals = [AbortSignal.timeout(opts.timeoutMs ?? REQUEST_TIMEOUT_MS)];
       if (opts.signal) signals.push(opts.signal);
+      // The same request sent by early.js while the page loaded.
+      const sent = method === 'GET' && opts.body === undefined ? takeEarly(url.href, token) : null;
       /** @type {Response} */
       let res;
       let text;
       try {
-        res = await fetch(url, {
+        res = await (sent ?? fetch(url, {
           method, headers, cache: 'no-store', credentials: 'omit',
           body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
           signal: AbortSignal.any(signals),
-        });
+        }));
         text = await res.text();
       } catch (e) {
         if (opts.signal?.aborted) throw opts.signal.reason;

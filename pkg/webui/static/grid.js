@@ -19,13 +19,19 @@
 // aria-rowcount/aria-colcount give the whole sheet.
 
 import { columnName, ref, SIZE } from './a1.js';
+import { COL_W, firstWindow, HEAD_H, HEAD_W, ROW_H } from './dims.js';
 
-export const ROW_H = 24;
-export const COL_W = 100;
-export const HEAD_H = 24;
-export const HEAD_W = 96;
+export { COL_W, HEAD_H, HEAD_W, ROW_H };
 /** The scrolled extent's cap, below every browser's element size limit. */
 export const MAX_SCROLL_PX = 8_000_000;
+/**
+ * The longest the first draw waits for the first cells: until then the
+ * cells are not even laid out. A page that drew its empty cells first
+ * would lay them out twice, and the first reply (a few milliseconds on a
+ * near server) would wait in the main thread's queue behind that frame.
+ * A slow server still gets its empty grid this soon.
+ */
+export const FIRST_DRAW_HOLD_MS = 400;
 const EXTENT_W = HEAD_W + Math.min(SIZE * COL_W, MAX_SCROLL_PX);
 const EXTENT_H = HEAD_H + Math.min(SIZE * ROW_H, MAX_SCROLL_PX);
 
@@ -80,7 +86,7 @@ export class Grid {
     this.scroller = el('div', 'grid', {
       role: 'grid', tabindex: '0', 'aria-label': label,
       'aria-rowcount': String(SIZE + 1), 'aria-colcount': String(SIZE + 1),
-      'aria-multiselectable': 'false', 'aria-readonly': 'false',
+      'aria-multiselectable': 'false', 'aria-readonly': 'false', 'aria-busy': 'true',
     });
     this.extentEl = el('div', 'extent', { role: 'presentation' });
     this.layer = el('div', 'layer', { role: 'presentation' });
@@ -88,7 +94,8 @@ export class Grid {
     this.corner = el('div', 'corner', { role: 'columnheader', 'aria-colindex': '1', 'aria-label': 'Row' });
     this.headRow.append(this.corner);
     this.body = el('div', 'body', { role: 'rowgroup' });
-    this.layer.append(this.headRow, this.body);
+    // The body joins the layer at the first draw (see FIRST_DRAW_HOLD_MS).
+    this.layer.append(this.headRow);
     this.extentEl.append(this.layer);
     this.scroller.append(this.extentEl);
     /** @type {HTMLInputElement} */
@@ -126,6 +133,8 @@ export class Grid {
     this.frame = 0;
     this.viewportKey = '';
     this.drawn = false;
+    this.holdUntil = performance.now() + FIRST_DRAW_HOLD_MS;
+    this.holdTimer = 0;
     /** @type {null | {row: number, col: number, original: string, typed: boolean}} */
     this.editing = null;
 
@@ -141,6 +150,11 @@ export class Grid {
     this.editor.addEventListener('blur', () => {
       if (this.editing) this.commitEdit(0, 0, false);
     });
+    // The first cells are asked for before anything reads layout (the
+    // first layout of a page loads its fonts): the window is at the top
+    // left and cannot be larger than the browser's viewport.
+    // early.js asked for this same window's tiles as the page loaded.
+    source.setViewport(firstWindow(window.innerWidth, window.innerHeight));
     new ResizeObserver(() => this.resize()).observe(this.scroller);
     this.resize();
   }
@@ -516,8 +530,31 @@ export class Grid {
     this.schedule();
   }
 
+  /** Whether a visible cell is still loading. */
+  loadingInView() {
+    for (let i = 0; i < this.nRows && this.top + i < SIZE; i++) {
+      for (let j = 0; j < this.nCols && this.left + j < SIZE; j++) {
+        if (this.source.shown(this.top + i, this.left + j).kind === 'loading') return true;
+      }
+    }
+    return false;
+  }
+
   render() {
     this.frame = 0;
+    if (!this.body.isConnected) {
+      const wait = this.holdUntil - performance.now();
+      if (wait > 0 && this.loadingInView()) {
+        if (!this.holdTimer) {
+          this.holdTimer = window.setTimeout(() => {
+            this.holdTimer = 0;
+            this.schedule();
+          }, wait);
+        }
+        return;
+      }
+      this.layer.append(this.body);
+    }
     const top = this.top, left = this.left, rows = this.rows;
     const n = rows.length;
     const d = top - this.shownTop;

@@ -3,14 +3,13 @@
 
 import { parseRef, ref } from './a1.js';
 import { Api } from './api.js';
+import { SHEET_ID } from './early.js';
 import { COL_W, Grid, HEAD_H, HEAD_W, ROW_H } from './grid.js';
 import { Sheet } from './sheet.js';
 import { editText, isEmpty, parseInput, sameCell } from './values.js';
 
 /** @typedef {import('./values.js').Cell} Cell */
 
-/** Sheet ids as the API takes them (rest-api.md). */
-const SHEET_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
  * @template {Element} T

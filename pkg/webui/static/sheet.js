@@ -23,6 +23,7 @@
 // network does.
 
 import { ref } from './a1.js';
+import { MAX_RANGE_CELLS, TILE_COLS, TILE_ROWS } from './dims.js';
 import { ApiError, NetworkError } from './api.js';
 import { displayText } from './format.js';
 import { cellOf, sameCell } from './values.js';
@@ -33,13 +34,9 @@ import { cellOf, sameCell } from './values.js';
 /** @typedef {import('./api.js').LogEntry} LogEntry */
 /** @typedef {import('./api.js').StatusReply} StatusReply */
 
-/** Tile size: /cells is asked for whole tiles. */
-export const TILE_ROWS = 64;
-export const TILE_COLS = 16;
+export { MAX_RANGE_CELLS, TILE_COLS, TILE_ROWS };
 /** Tiles kept (LRU beyond those on screen): at most 256 × 1,024 cells. */
 export const MAX_TILES = 256;
-/** /cells answers at most this many cells per request. */
-export const MAX_RANGE_CELLS = 10000;
 /** Entries the feed remembers for bringing late tile replies forward. */
 const RING_SIZE = 20000;
 /** Batch appends: at most 99 entries and well under the 64 KiB body limit. */
