@@ -64,16 +64,7 @@ func (a *arena) add(id eventlog.SequenceID, body []byte) record {
 	return record{chunk: a.base + uint32(n-1), off: uint32(off), n: uint32(len(body))}
 }
 
-// get returns the stored body of the entry at id, whose record is r. It
-// aliases the arena: callers copy it.
-func (a *arena) get(id eventlog.SequenceID, r *record) []byte {
-	if r.big {
-		return a.big[id]
-	}
-	return a.chunks[r.chunk-a.base][r.off : r.off+r.n]
-}
-
-// size is the length of the body get returns.
+// size is the length of the body of the entry at id, whose record is r.
 func (a *arena) size(id eventlog.SequenceID, r *record) int {
 	if r.big {
 		return len(a.big[id])

@@ -97,14 +97,6 @@ func (l *Log) metadata(id eventlog.SequenceID) eventlog.Metadata {
 	return l.meta[id]
 }
 
-// body is the stored body of the entry at id, which is in the log: read
-// only, never handed out. Its bytes never change (truncation only drops
-// the log's references to them), so it may be read after the lock is
-// released.
-func (l *Log) body(id eventlog.SequenceID) []byte {
-	return l.bodies.get(id, l.entries.at(int(id-l.first)))
-}
-
 func (l *Log) next() eventlog.SequenceID {
 	return l.first + eventlog.SequenceID(l.entries.len())
 }
@@ -217,8 +209,10 @@ func (l *Log) Query(ctx context.Context, from eventlog.From, to eventlog.To, kno
 	if err != nil || len(v.recs) == 0 {
 		return v.page, err
 	}
-	// Stored bytes never change, so the bodies are copied into one
-	// buffer after the lock is released: an append waits for no copy.
+	// Stored bytes never change (an append writes past them, a
+	// truncation only drops the log's references to them), so the
+	// bodies are copied into one buffer after the lock is released: an
+	// append waits for no copy.
 	p := v.page
 	p.Entries = make([]eventlog.Entry, len(v.recs))
 	buf := make([]byte, 0, v.size)
