@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -216,4 +217,18 @@ func TestValidUTF8MatchesTheEncoding(t *testing.T) {
 			t.Errorf("%q: read back %v, ValidUTF8 gives %v (%v)", s, back.Cell, c.ValidUTF8(), err)
 		}
 	}
+}
+
+func TestAppendUintMatchesStrconv(t *testing.T) {
+	for _, n := range []uint64{0, 1, 9, 10, 99, 100, 999, 1000, 12345, MaxCoord, 1<<53 - 1, math.MaxUint64} {
+		if got, want := string(appendUint([]byte("x"), n)), "x"+strconv.FormatUint(n, 10); got != want {
+			t.Errorf("appendUint(%d) = %s, want %s", n, got, want)
+		}
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.Uint64().Draw(t, "n")
+		if got, want := string(appendUint(nil, n)), strconv.FormatUint(n, 10); got != want {
+			t.Fatalf("appendUint(%d) = %s, want %s", n, got, want)
+		}
+	})
 }

@@ -26,9 +26,9 @@ type Entry struct {
 // AppendJSON appends the entry's log body.
 func (e Entry) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"type":"SetCellValueAndFormat","row":`...)
-	dst = strconv.AppendUint(dst, uint64(e.Row), 10)
+	dst = appendUint(dst, uint64(e.Row))
 	dst = append(dst, `,"column":`...)
-	dst = strconv.AppendUint(dst, uint64(e.Column), 10)
+	dst = appendUint(dst, uint64(e.Column))
 	dst = e.Cell.appendMembers(dst, true)
 	return append(dst, '}')
 }
@@ -73,6 +73,14 @@ func (e *unknownTypeError) Unwrap() []error { return []error{&e.ValidationError,
 // DecodeEntry decodes a SetCellValueAndFormat body. Every error is an
 // *errs.ValidationError whose message says what is wrong.
 func DecodeEntry(body []byte, mode Mode) (Entry, error) {
+	if e, ok := decodePlain(body); ok {
+		return e, nil
+	}
+	return decodeEntry(body, mode)
+}
+
+// decodeEntry is DecodeEntry on the scanner, for every shape.
+func decodeEntry(body []byte, mode Mode) (Entry, error) {
 	var (
 		e                Entry
 		seen             uint8

@@ -157,6 +157,13 @@ func (c Cell) WithFormat(f string) Cell { c.Format, c.HasFormat = f, true; retur
 // U+FFFD), so that a cell kept in memory equals the cell read back from
 // its JSON.
 func (c Cell) ValidUTF8() Cell {
+	if c.Value.kind != String && c.Format == "" {
+		return c // most cells: nothing to check (and inlined, no call)
+	}
+	return c.validStrings()
+}
+
+func (c Cell) validStrings() Cell {
 	if c.Value.kind == String {
 		c.Value.s = validUTF8(c.Value.s)
 	}
@@ -230,7 +237,11 @@ func AppendNumber(dst []byte, f float64) []byte {
 	// Whole numbers below 2^53 print as integers; most cells hold one,
 	// and integer formatting is several times cheaper.
 	if i := int64(f); float64(i) == f && i > -1<<53 && i < 1<<53 {
-		return strconv.AppendInt(dst, i, 10)
+		if i < 0 {
+			dst = append(dst, '-')
+			i = -i
+		}
+		return appendUint(dst, uint64(i))
 	}
 	format := byte('f')
 	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
@@ -299,4 +310,24 @@ func AppendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendUint appends n in decimal. Every entry writes two or three
+// integers (row, column, most values): digits into a small array, then
+// one append, costs less than strconv's general path.
+func appendUint(dst []byte, n uint64) []byte {
+	if n < 10 {
+		return append(dst, byte('0'+n))
+	}
+	var b [20]byte
+	i := len(b)
+	for n >= 10 {
+		q := n / 10
+		i--
+		b[i] = byte('0' + n - q*10)
+		n = q
+	}
+	i--
+	b[i] = byte('0' + n)
+	return append(dst, b[i:]...)
 }

@@ -37,10 +37,12 @@ func anchorWrite(b *testing.B, rows, cols int) *rig {
 	return r
 }
 
-// BenchmarkAnchorWrite reports, besides ns/op, the allocations per
-// written cell (everything the op allocates, the memory log and blob store
-// included, divided by the cells written), the snapshots completed and the
-// tiles encoded and copied per op.
+// BenchmarkAnchorWrite reports, besides ns/op, the CPU time of the whole
+// process per op (host and worker; on a shared machine it varies less
+// than the wall time), the allocations per written cell (everything the
+// op allocates, the memory log and blob store included, divided by the
+// cells written), the snapshots completed and the tiles encoded and
+// copied per op.
 func BenchmarkAnchorWrite(b *testing.B) {
 	for _, s := range anchorShapes {
 		b.Run(fmt.Sprintf("cells=%d", s.cells), func(b *testing.B) {
@@ -48,6 +50,7 @@ func BenchmarkAnchorWrite(b *testing.B) {
 			var snaps, enc, cp int64
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
+			cpu := cpuTime()
 			for b.Loop() {
 				r := anchorWrite(b, s.rows, s.cols)
 				st := r.worker.Stats()
@@ -55,6 +58,7 @@ func BenchmarkAnchorWrite(b *testing.B) {
 				enc += st.TilesEncoded
 				cp += st.TilesCopied
 			}
+			reportCPU(b, cpu)
 			runtime.ReadMemStats(&after)
 			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*s.cells), "allocs/cell")
 			b.ReportMetric(float64(snaps)/float64(b.N), "snapshots/op")

@@ -152,11 +152,11 @@ type Engine struct {
 	// requests a workflow.
 	thin bool
 
-	// hostLock guards host and workerLock guards worker: one-slot
-	// semaphores, so that waiting for them respects a context.
-	hostLock   chan struct{}
+	// hostLock guards host and workerLock guards worker; waiting for
+	// them respects a context (ctxLock).
+	hostLock   ctxLock
 	host       hostState
-	workerLock chan struct{}
+	workerLock ctxLock
 	worker     workerState
 
 	// hostBytes and workerBytes are the roles' footprints as of their
@@ -224,8 +224,7 @@ func New(sheet string, log eventlog.EventLog, root blobstore.BlobDir, host worke
 	_, thin := host.(workers.NoWorkflowsHost)
 	return &Engine{
 		sheet: sheet, log: log, root: root, workerHost: host, opts: o, thin: thin,
-		lg:       o.Logger.With("sheet", sheet),
-		hostLock: make(chan struct{}, 1), workerLock: make(chan struct{}, 1),
+		lg: o.Logger.With("sheet", sheet),
 	}, nil
 }
 
@@ -322,17 +321,10 @@ func (e *Engine) reportFootprint() {
 // waiters that ignore their deadlines. The unlocks measure the role's
 // footprint and report it.
 func (e *Engine) lockHost(ctx context.Context) error {
-	select {
-	case e.hostLock <- struct{}{}: // uncontended: no select on ctx
-		return nil
-	default:
+	if err := e.hostLock.lock(ctx); err != nil {
+		return errs.Storage(err, "sheet %s is busy", e.sheet)
 	}
-	select {
-	case e.hostLock <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return errs.Storage(context.Cause(ctx), "sheet %s is busy", e.sheet)
-	}
+	return nil
 }
 
 func (e *Engine) unlockHost() {
@@ -343,25 +335,23 @@ func (e *Engine) unlockHost() {
 	if changed {
 		e.hostBytes.Store(n)
 	}
-	<-e.hostLock
+	e.hostLock.unlock()
 	if changed {
 		e.reportFootprint()
 	}
 }
 
 func (e *Engine) lockWorker(ctx context.Context) error {
-	select {
-	case e.workerLock <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return errs.Storage(context.Cause(ctx), "sheet %s is busy with a workflow", e.sheet)
+	if err := e.workerLock.lock(ctx); err != nil {
+		return errs.Storage(err, "sheet %s is busy with a workflow", e.sheet)
 	}
+	return nil
 }
 
 func (e *Engine) unlockWorker() {
 	n := e.worker.footprint()
 	changed := e.workerBytes.Swap(n) != n
-	<-e.workerLock
+	e.workerLock.unlock()
 	if changed {
 		e.reportFootprint()
 	}

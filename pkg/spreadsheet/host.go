@@ -229,8 +229,8 @@ func (e *Engine) appendLocked(ctx context.Context, id eventlog.SequenceID, ents 
 	if n == 0 || n > eventlog.MaxBatch {
 		return AppendResult{}, errs.Validation("a batch holds 1 to %d entries, not %d", eventlog.MaxBatch, n)
 	}
-	for i, ent := range ents {
-		if err := ent.Validate(); err != nil {
+	for i := range ents {
+		if err := ents[i].Validate(); err != nil {
 			return AppendResult{}, eventlog.BatchEntryError(n, i, err)
 		}
 	}
@@ -247,7 +247,9 @@ func (e *Engine) appendLocked(ctx context.Context, id eventlog.SequenceID, ents 
 		return AppendResult{}, e.appendFailedLocked(ctx, id, err)
 	}
 	e.noteSnapshotLocked(last)
-	for _, ent := range ents {
+	for i := range ents {
+		// As encoded: ValidUTF8 costs nothing for a cell without strings.
+		ent := ents[i]
 		ent.Cell = ent.Cell.ValidUTF8()
 		e.host.cells.apply(ent)
 	}
@@ -262,7 +264,8 @@ func (e *Engine) appendLocked(ctx context.Context, id eventlog.SequenceID, ents 
 func (e *Engine) encodeLocked(ents []cell.Entry) []eventlog.Entry {
 	buf := e.host.body[:0]
 	ends := e.host.ends[:0]
-	for _, ent := range ents {
+	for i := range ents {
+		ent := ents[i]
 		ent.Cell = ent.Cell.ValidUTF8()
 		buf = ent.AppendJSON(buf)
 		ends = append(ends, len(buf))

@@ -171,15 +171,20 @@ func (e *Engine) requestedAt(ctx context.Context, s eventlog.SequenceID) (bool, 
 // snapshotBefore finds the newest snapshot at an id below s (nil: none,
 // and then the log must still start at 0).
 func (e *Engine) snapshotBefore(ctx context.Context, s eventlog.SequenceID) (*eventlog.SnapshotRef, error) {
-	page, err := e.log.Query(ctx, eventlog.FromSnapshot, eventlog.ToID(s), nil)
+	// An empty page from the newest snapshot names it without copying a
+	// page of entries: with s as the known snapshot, the log names any
+	// other newest one in LastSnapshot.
+	page, err := e.log.Query(ctx, eventlog.FromSnapshot, eventlog.ToID(0), &s)
 	if err != nil {
 		return nil, err
 	}
-	if page.Start < s {
-		if len(page.Entries) > 0 && page.Entries[0].Snapshot != "" {
-			return &eventlog.SnapshotRef{SequenceID: page.Start, BlobID: page.Entries[0].Snapshot}, nil
-		}
-		// No entry has a snapshot, so the walk would find none.
+	if ref := page.LastSnapshot; ref != nil && ref.SequenceID < s {
+		r := *ref
+		return &r, nil
+	}
+	if page.LastSnapshot == nil && page.Start < s {
+		// No entry has a snapshot (the newest is not at s, so there is
+		// none), so the walk would find none.
 		return nil, e.wholeLog(page.Start, s)
 	}
 	// The newest snapshot is at or after s (s is a stale request that
@@ -328,7 +333,13 @@ func (e *Engine) writeSnapshotLocked(ctx context.Context, s eventlog.SequenceID)
 		}
 		e.stats.tilesEncoded.Add(1)
 		tilesEncoded.Inc()
-		return blobstore.WriteFresh(ctx, tiles, name, w.cells.encodeTile(make([]byte, 0, w.cells.encodedSizeHint(j.t)), j.t))
+		buf := tileBuffers.Get().(*[]byte)
+		defer tileBuffers.Put(buf)
+		if hint := w.cells.encodedSizeHint(j.t); cap(*buf) < hint {
+			*buf = make([]byte, 0, hint)
+		}
+		*buf = w.cells.encodeTile((*buf)[:0], j.t)
+		return blobstore.WriteFresh(ctx, tiles, name, *buf)
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("writing snapshot %d: %w", s, err)
@@ -338,6 +349,11 @@ func (e *Engine) writeSnapshotLocked(ctx context.Context, s eventlog.SequenceID)
 	}
 	return encoded, copied, nil
 }
+
+// tileBuffers are the buffers tiles are encoded into: a blob store keeps
+// its own copy of what it is given, and the tile written most, the one
+// being filled, is encoded again by every snapshot.
+var tileBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // forEach runs fn for 0..n-1 on up to limit goroutines and returns the
 // first error; the others see a cancelled context.

@@ -2,14 +2,22 @@
 // eventlog.EventLog: the simplest correct log, the model the durable
 // backends are compared with, and the log of the engine benchmarks.
 //
-// Every call holds one mutex for its whole duration, so each call is
-// atomic and the log is trivially linearizable. Bodies are copied on the
-// way in and on the way out: no caller buffer ever aliases stored data.
+// Every call does its reading and writing under one mutex, so each call
+// is atomic and the log is trivially linearizable; only Query's copying
+// of bodies, which never change once stored, happens after the lock is
+// released. Bodies are copied on the way in and on the way out: no caller
+// buffer ever aliases stored data.
 //
-// Costs: AddEntry is O(1) amortised (AddEntries O(entries)), Query is O(page), and the newest
-// snapshot is cached so that FromSnapshot and lastSnapshot are O(1); only
-// clearing the newest snapshot costs a backward scan to find the previous
-// one.
+// Costs: AddEntry is O(1) amortised (AddEntries O(entries)), Query is
+// O(page), and the newest snapshot is cached so that FromSnapshot and
+// lastSnapshot are O(1); only clearing the newest snapshot costs a
+// backward scan to find the previous one.
+//
+// The log holds no pointer per entry: bodies are packed into large
+// shared byte chunks, and the few entries with metadata keep it in a map
+// beside them, so a record is 16 bytes the garbage collector never
+// scans. A log of a million entries is then a few hundred objects, not
+// millions.
 package memory
 
 import (
@@ -49,20 +57,23 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-type record struct {
-	body []byte
-	md   eventlog.Metadata
-}
-
 // Log is one in-memory event log. The zero value is not usable; call New.
 type Log struct {
 	opts Options
 
-	mu sync.RWMutex
+	// mu is a plain mutex: every critical section is short, and a
+	// waiter spins a little before it sleeps, where a reader of an
+	// RWMutex that finds a writer sleeps at once and the writer pays for
+	// waking it.
+	mu sync.Mutex
 	// first is the id of entries.at(0); the next id is first plus
 	// entries.len().
 	first   eventlog.SequenceID
 	entries records
+	bodies  arena
+	// meta holds the metadata of the entries that have some (a record's
+	// hasMeta says which).
+	meta map[eventlog.SequenceID]eventlog.Metadata
 	// hasSnap and snapID cache the newest entry with a snapshot.
 	hasSnap bool
 	snapID  eventlog.SequenceID
@@ -75,7 +86,15 @@ var _ eventlog.EventLog = (*Log)(nil)
 
 // New returns an empty log whose next id is 0.
 func New(opts Options) *Log {
-	return &Log{opts: opts.withDefaults(), pending: map[eventlog.SequenceID]string{}}
+	return &Log{opts: opts.withDefaults(), meta: map[eventlog.SequenceID]eventlog.Metadata{}, pending: map[eventlog.SequenceID]string{}}
+}
+
+// metadata is the metadata of the entry at id, which is in the log.
+func (l *Log) metadata(id eventlog.SequenceID) eventlog.Metadata {
+	if !l.entries.at(int(id - l.first)).hasMeta {
+		return eventlog.Metadata{}
+	}
+	return l.meta[id]
 }
 
 func (l *Log) next() eventlog.SequenceID {
@@ -91,7 +110,7 @@ func (l *Log) lastSnapshot(known *eventlog.SequenceID) *eventlog.SnapshotRef {
 	if known == nil || !l.hasSnap || l.snapID == *known {
 		return nil
 	}
-	return &eventlog.SnapshotRef{SequenceID: l.snapID, BlobID: l.entries.at(int(l.snapID - l.first)).md.Snapshot}
+	return &eventlog.SnapshotRef{SequenceID: l.snapID, BlobID: l.meta[l.snapID].Snapshot}
 }
 
 // AddEntry implements eventlog.EventLog: the batch of one entry.
@@ -113,18 +132,13 @@ func (l *Log) AddEntries(ctx context.Context, id eventlog.SequenceID, entries []
 	if next := l.next(); id != next {
 		return nil, errs.Conflict(uint64(id), uint64(next))
 	}
-	// The log keeps its own copy of the bodies: one buffer for the batch.
-	// Records are never changed, so they may share it.
-	size := 0
-	for _, e := range entries {
-		size += len(e.Body)
-	}
-	buf := make([]byte, 0, size)
 	for i, e := range entries {
 		at := id + eventlog.SequenceID(i)
-		start := len(buf)
-		buf = append(buf, e.Body...)
-		l.entries.push(record{body: buf[start:len(buf):len(buf)], md: e.Metadata})
+		r := l.bodies.add(at, e.Body)
+		if r.hasMeta = e.Snapshot != "" || e.History != "" || e.Pending != ""; r.hasMeta {
+			l.meta[at] = e.Metadata
+		}
+		l.entries.push(r)
 		if e.Snapshot != "" {
 			l.hasSnap, l.snapID = true, at
 		}
@@ -148,22 +162,27 @@ func (l *Log) SetMetadata(ctx context.Context, id eventlog.SequenceID, u eventlo
 	if id < l.first || id >= l.next() {
 		return false, errs.Range("sequence id %d is outside the log [%d, %d)", id, l.first, l.next())
 	}
-	r := l.entries.at(int(id - l.first))
-	if u.IfPending != "" && r.md.Pending != u.IfPending {
+	old := l.metadata(id)
+	if u.IfPending != "" && old.Pending != u.IfPending {
 		return false, nil
 	}
-	old := r.md
-	r.md = u.Apply(old)
+	md := u.Apply(old)
+	r := l.entries.at(int(id - l.first))
+	if r.hasMeta = md != (eventlog.Metadata{}); r.hasMeta {
+		l.meta[id] = md
+	} else {
+		delete(l.meta, id)
+	}
 
-	if r.md.Pending != "" {
-		l.pending[id] = r.md.Pending
+	if md.Pending != "" {
+		l.pending[id] = md.Pending
 	} else {
 		delete(l.pending, id)
 	}
 	switch {
-	case r.md.Snapshot != "" && (!l.hasSnap || id > l.snapID):
+	case md.Snapshot != "" && (!l.hasSnap || id > l.snapID):
 		l.hasSnap, l.snapID = true, id
-	case r.md.Snapshot == "" && l.hasSnap && id == l.snapID:
+	case md.Snapshot == "" && l.hasSnap && id == l.snapID:
 		l.findNewestSnapshotBelow(id)
 	}
 	return true, nil
@@ -174,7 +193,7 @@ func (l *Log) SetMetadata(ctx context.Context, id eventlog.SequenceID, u eventlo
 func (l *Log) findNewestSnapshotBelow(id eventlog.SequenceID) {
 	l.hasSnap = false
 	for i := int(id-l.first) - 1; i >= 0; i-- {
-		if l.entries.at(i).md.Snapshot != "" {
+		if l.entries.at(i).hasMeta && l.meta[l.first+eventlog.SequenceID(i)].Snapshot != "" {
 			l.hasSnap, l.snapID = true, l.first+eventlog.SequenceID(i)
 			return
 		}
@@ -186,13 +205,82 @@ func (l *Log) Query(ctx context.Context, from eventlog.From, to eventlog.To, kno
 	if err := ctx.Err(); err != nil {
 		return eventlog.Page{}, abandoned(err)
 	}
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+	v, err := l.view(from, to, known)
+	if err != nil || len(v.recs) == 0 {
+		return v.page, err
+	}
+	// Stored bytes never change (an append writes past them, a
+	// truncation only drops the log's references to them), so the
+	// bodies are copied into one buffer after the lock is released: an
+	// append waits for no copy.
+	p := v.page
+	p.Entries = make([]eventlog.Entry, len(v.recs))
+	buf := make([]byte, 0, v.size)
+	big, meta := 0, 0
+	for i := range v.recs {
+		r := &v.recs[i]
+		var body []byte
+		if r.big {
+			body, big = v.big[big], big+1
+		} else {
+			body = v.chunks[r.chunk-v.chunk0][r.off : r.off+r.n]
+		}
+		at := len(buf)
+		buf = append(buf, body...)
+		// The three-index slice keeps an append to one body from
+		// overwriting the next.
+		p.Entries[i].Body = buf[at:len(buf):len(buf)]
+		if r.hasMeta {
+			p.Entries[i].Metadata, meta = v.meta[meta], meta+1
+		}
+	}
+	return p, nil
+}
+
+// view is what Query reads under the lock: the page without its entries,
+// copies of the entries' records, the metadata of those that have some
+// and the big bodies (in order), the arena chunks from number chunk0 on
+// that the others are in, and the bodies' total size.
+type view struct {
+	page   eventlog.Page
+	recs   []record
+	meta   []eventlog.Metadata
+	big    [][]byte
+	chunks [][]byte
+	chunk0 uint32
+	size   int
+}
+
+// capHint bounds the entries of a page of at most limit entries from the
+// query alone.
+func capHint(from eventlog.From, to eventlog.To, limit int) int {
+	t, ok := to.ID()
+	switch f, fromID := from.ID(); {
+	case !ok:
+		return limit
+	case t == 0:
+		return 0
+	case fromID && t <= f:
+		return 0
+	case fromID:
+		return int(min(uint64(limit), uint64(t-f)))
+	}
+	return limit
+}
+
+// view reads a page under the lock. It copies 16 bytes per entry and
+// little else, so that an append rarely finds the lock taken, and never
+// for long. The records are copied into a slice made before the lock is
+// taken.
+func (l *Log) view(from eventlog.From, to eventlog.To, known *eventlog.SequenceID) (view, error) {
+	recs := make([]record, 0, capHint(from, to, l.opts.PageSize))
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	next := l.next()
 	start := l.first
 	if id, ok := from.ID(); ok {
 		if id < l.first || id > next {
-			return eventlog.Page{}, errs.Range("query start %d is outside the log [%d, %d]", id, l.first, next)
+			return view{}, errs.Range("query start %d is outside the log [%d, %d]", id, l.first, next)
 		}
 		start = id
 	} else if from.IsSnapshot() && l.hasSnap {
@@ -202,36 +290,38 @@ func (l *Log) Query(ctx context.Context, from eventlog.From, to eventlog.To, kno
 	if id, ok := to.ID(); ok && id < end {
 		end = id
 	}
-	p := eventlog.Page{Start: start, End: start, LastSnapshot: l.lastSnapshot(known)}
+	v := view{page: eventlog.Page{Start: start, End: start, LastSnapshot: l.lastSnapshot(known)}, recs: recs}
 	if end <= start {
-		p.Complete = true
-		return p, nil
+		v.page.Complete = true
+		return v, nil
 	}
-
-	// Size the page first so the bodies can be copied into one buffer.
-	lo := int(start - l.first)
-	hi, size := lo, 0
-	for hi < int(end-l.first) && hi-lo < l.opts.PageSize {
-		n := len(l.entries.at(hi).body)
-		if hi > lo && size+n > l.opts.PageBytes {
+	for i := int(start - l.first); i < int(end-l.first) && len(v.recs) < l.opts.PageSize; i++ {
+		r := l.entries.at(i)
+		id := l.first + eventlog.SequenceID(i)
+		n := l.bodies.size(id, r)
+		if len(v.recs) > 0 && v.size+n > l.opts.PageBytes {
 			break
 		}
-		size += n
-		hi++
+		v.size += n
+		v.recs = append(v.recs, *r)
+		if r.hasMeta {
+			v.meta = append(v.meta, l.meta[id])
+		}
+		if r.big {
+			v.big = append(v.big, l.bodies.big[id])
+		}
 	}
-	buf := make([]byte, 0, size)
-	p.Entries = make([]eventlog.Entry, 0, hi-lo)
-	for i := lo; i < hi; i++ {
-		r := l.entries.at(i)
-		at := len(buf)
-		buf = append(buf, r.body...)
-		// The three-index slice keeps an append to one body from
-		// overwriting the next.
-		p.Entries = append(p.Entries, eventlog.Entry{Body: buf[at:len(buf):len(buf)], Metadata: r.md})
+	v.chunk0 = v.recs[0].chunk
+	if last := v.recs[len(v.recs)-1].chunk; int(last-l.bodies.base) < len(l.bodies.chunks) {
+		v.chunks = slices.Clone(l.bodies.chunks[v.chunk0-l.bodies.base : last-l.bodies.base+1])
+	} else {
+		// The last record is big and no small body was stored after
+		// it: its chunk number names a chunk not made yet.
+		v.chunks = slices.Clone(l.bodies.chunks[v.chunk0-l.bodies.base:])
 	}
-	p.End = l.first + eventlog.SequenceID(hi)
-	p.Complete = p.End == end
-	return p, nil
+	v.page.End = start + eventlog.SequenceID(len(v.recs))
+	v.page.Complete = v.page.End == end
+	return v, nil
 }
 
 // Truncate implements eventlog.EventLog.
@@ -246,9 +336,19 @@ func (l *Log) Truncate(ctx context.Context, start eventlog.SequenceID) error {
 	}
 	l.entries.drop(int(start - l.first))
 	l.first = start
+	if l.entries.len() > 0 {
+		l.bodies.dropBefore(start, l.entries.at(0))
+	} else {
+		l.bodies.dropBefore(start, nil)
+	}
 	if l.hasSnap && l.snapID < start {
 		// Every other snapshot was older still.
 		l.hasSnap = false
+	}
+	for id := range l.meta {
+		if id < start {
+			delete(l.meta, id)
+		}
 	}
 	for id := range l.pending {
 		if id < start {
@@ -260,8 +360,8 @@ func (l *Log) Truncate(ctx context.Context, start eventlog.SequenceID) error {
 
 // pendingEntries lists the entries of l with pending set, in id order.
 func (l *Log) pendingEntries(sheet string) []eventlog.PendingEntry {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	out := make([]eventlog.PendingEntry, 0, len(l.pending))
 	for _, id := range slices.Sorted(maps.Keys(l.pending)) {
 		out = append(out, eventlog.PendingEntry{Sheet: sheet, SequenceID: id, Workflow: l.pending[id]})
@@ -354,11 +454,8 @@ func (rs *records) push(r record) {
 	rs.n++
 }
 
-// drop removes the first k records, letting their bodies be collected.
+// drop removes the first k records.
 func (rs *records) drop(k int) {
-	for i := range k {
-		*rs.at(i) = record{}
-	}
 	rs.off += k
 	rs.n -= k
 	whole := rs.off / chunkSize
