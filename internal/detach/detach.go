@@ -59,10 +59,9 @@ type Detacher struct {
 	back chan net.Conn // connections going back to the server
 
 	mu      sync.Mutex
-	closed  bool // no connection goes back any more
 	pending sync.WaitGroup
 	held    atomic.Int64
-	done    chan struct{}
+	done    chan struct{} // closed by Close: no connection goes back any more
 	once    sync.Once
 }
 
@@ -83,7 +82,7 @@ func (d *Detacher) Detach(w http.ResponseWriter, r *http.Request) (*Reply, bool)
 		return nil, false
 	}
 	d.mu.Lock()
-	if d.closed {
+	if d.isClosed() {
 		d.mu.Unlock()
 		return nil, false
 	}
@@ -128,10 +127,11 @@ func (d *Detacher) Listen(ln net.Listener) net.Listener {
 // refuse. A server calls it when it starts to shut down, before it
 // releases the detached requests.
 func (d *Detacher) Close() {
+	// Under mu, so that a Detach either sees it or is counted before
+	// Wait can start.
 	d.mu.Lock()
-	d.closed = true
-	d.mu.Unlock()
 	d.once.Do(func() { close(d.done) })
+	d.mu.Unlock()
 }
 
 // Wait returns when every detached request has been finished, or with
@@ -150,10 +150,15 @@ func (d *Detacher) Wait(ctx context.Context) error {
 // Held is the number of requests detached and not finished yet.
 func (d *Detacher) Held() int { return int(d.held.Load()) }
 
+// isClosed reports whether Close was called: no connection goes back
+// any more.
 func (d *Detacher) isClosed() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.closed
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // giveBack hands c to the server, or closes it once the server no

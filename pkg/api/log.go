@@ -107,7 +107,9 @@ func (h *handler) getLog(rq *request) {
 	case h.parking != nil:
 		rq.held = true
 		// A page that is there already is sent from here; only a request
-		// that has to wait is worth detaching.
+		// that has to wait is worth detaching. (Park reads the log once
+		// more after listing the request, so that no append in between
+		// is missed.)
 		var found bool
 		if found, err = query(); err != nil || found {
 			break

@@ -226,24 +226,7 @@ func TestManyWaitersManyAppends(t *testing.T) {
 		}
 	}
 	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			l, _ := n.Log("s")
-			for next := eventlog.SequenceID(0); next < ids; {
-				_, err := l.AddEntry(ctx, next, entry(int(next)), nil)
-				var ce *errs.ConflictError
-				switch {
-				case errors.As(err, &ce):
-					next = eventlog.SequenceID(ce.NextSequenceID)
-				case err != nil:
-					t.Error(err)
-					return
-				default:
-					next++
-				}
-			}
-		})
-	}
+	raceAppends(t, &wg, n, "s", ids, 4)
 	wg.Wait()
 	for _, w := range ws {
 		if err := w.result(t); err != nil {
@@ -300,4 +283,27 @@ func stackInuse() int64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return int64(ms.StackInuse)
+}
+
+// raceAppends starts writers goroutines in wg that append entries 0 to
+// ids-1 to sheet through n, each catching up after a conflict.
+func raceAppends(t *testing.T, wg *sync.WaitGroup, n *Notifier, sheet string, ids, writers int) {
+	for range writers {
+		wg.Go(func() {
+			l, _ := n.Log(sheet)
+			for next := eventlog.SequenceID(0); next < eventlog.SequenceID(ids); {
+				_, err := l.AddEntry(context.Background(), next, entry(int(next)), nil)
+				var ce *errs.ConflictError
+				switch {
+				case errors.As(err, &ce):
+					next = eventlog.SequenceID(ce.NextSequenceID)
+				case err != nil:
+					t.Error(err)
+					return
+				default:
+					next++
+				}
+			}
+		})
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sheetlog/sheetlog/internal/heaptest"
-	"github.com/sheetlog/sheetlog/pkg/errs"
 	"github.com/sheetlog/sheetlog/pkg/eventlog"
 	logmem "github.com/sheetlog/sheetlog/pkg/eventlog/memory"
 )
@@ -231,24 +230,7 @@ func TestManyParkedWaitersManyAppends(t *testing.T) {
 			runtime.Gosched()
 		}
 	})
-	for range 4 {
-		wg.Go(func() {
-			l, _ := n.Log("s")
-			for next := eventlog.SequenceID(0); next < ids; {
-				_, err := l.AddEntry(ctx, next, entry(int(next)), nil)
-				var ce *errs.ConflictError
-				switch {
-				case errors.As(err, &ce):
-					next = eventlog.SequenceID(ce.NextSequenceID)
-				case err != nil:
-					t.Error(err)
-					return
-				default:
-					next++
-				}
-			}
-		})
-	}
+	raceAppends(t, &wg, n, "s", ids, 4)
 	wg.Wait()
 	for _, w := range ws {
 		if err := w.result(t); err != nil {
