@@ -6,7 +6,7 @@
 //     the page marks `sheetlog:first-viewport` in the frame after the
 //     first render with no cell left loading, waited for over CDP (not
 //     with Playwright's injected helpers, which the page would pay for).
-//     Cold, BENCH_COLD_RUNS times each (5): a fresh browser (new profile,
+//     Cold, BENCH_COLD_RUNS times each (9): a fresh browser (new profile,
 //     new processes); a server just restarted and a fresh browser, with
 //     the server warming its recently used sheets (the default) and
 //     without (-warm-sheets 0: the first /cells loads the engine from the
@@ -38,7 +38,7 @@ import { launch, launchShared, OUT, Server, settled, shot, waitCell } from '../t
 const ROWS = 200, COLS = 200;
 const SHEET = 'bench-40k';
 const NAVIGATIONS = Number(process.env.BENCH_NAVIGATIONS || 7);
-const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS || 5);
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS || 9);
 const EDITS = Number(process.env.BENCH_EDITS || 20);
 
 const pct = (xs, p) => {
@@ -194,6 +194,13 @@ async function firstViewport(context, url) {
       cellsStart: cells?.startTime ?? NaN,
       cellsEnd: cells?.responseEnd ?? NaN,
       dcl: nav.domContentLoadedEventStart,
+      main: performance.getEntriesByName('sheetlog:main')[0]?.startTime ?? NaN,
+      mainDone: performance.getEntriesByName('sheetlog:main-done')[0]?.startTime ?? NaN,
+      render1: performance.getEntriesByName('sheetlog:render')[0]?.startTime ?? NaN,
+      renders: performance.getEntriesByName('sheetlog:render').length,
+      drawn: performance.getEntriesByName('sheetlog:drawn')[0]?.startTime ?? NaN,
+      fp: performance.getEntriesByName('first-paint')[0]?.startTime ?? NaN,
+      fcp: performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? NaN,
     };
   });
   return { page, t: result.value, phases };
@@ -226,7 +233,7 @@ function viewportLine(name, s) {
   const met = s.median <= GOAL ? (s.max <= GOAL ? 'met' : 'met by the median, not by the worst') : 'NOT met';
   return `${name}: ${s.runs.length} runs, median ${ms(s.median)}, max ${ms(s.max)} (goal <= ${GOAL} ms: ${met}); load ${s.loadavg.before.join(' ')} -> ${s.loadavg.after.join(' ')}\n` +
     `  median phases from navigation start: document ${ms(p.document)}, modules asked ${ms(p.modulesStart)}, all loaded ${ms(p.modules)}, ` +
-    `early.js ran ${ms(p.early)}, first /cells asked ${ms(p.cellsStart)}, answered ${ms(p.cellsEnd)}, DOMContentLoaded ${ms(p.dcl)}; runs: ${s.runs.map((x) => x.toFixed(0)).join(', ')}`;
+    `early.js ran ${ms(p.early)}, first /cells asked ${ms(p.cellsStart)}, answered ${ms(p.cellsEnd)}, DOMContentLoaded ${ms(p.dcl)}, main ${ms(p.main)}-${ms(p.mainDone)}, render1 ${ms(p.render1)} (${p.renders}), drawn ${ms(p.drawn)}, fp ${ms(p.fp)}, fcp ${ms(p.fcp)}; runs: ${s.runs.map((x) => x.toFixed(0)).join(', ')}`;
 }
 
 const report = { workload: `${ROWS * COLS} cells (${ROWS} x ${COLS}), headless Chromium, viewport 1280x800` };

@@ -126,12 +126,16 @@ export class Api {
       let res;
       let text;
       try {
-        res = await (sent ?? fetch(url, {
-          method, headers, cache: 'no-store', credentials: 'omit',
-          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-          signal: AbortSignal.any(signals),
-        }));
-        text = await res.text();
+        if (sent) {
+          ({ res, text } = await sent);
+        } else {
+          res = await fetch(url, {
+            method, headers, cache: 'no-store', credentials: 'omit',
+            body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+            signal: AbortSignal.any(signals),
+          });
+          text = await res.text();
+        }
       } catch (e) {
         if (opts.signal?.aborted) throw opts.signal.reason;
         throw new NetworkError(e instanceof Error ? e.message : String(e));

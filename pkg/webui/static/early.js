@@ -21,7 +21,14 @@ const EARLY_TTL_MS = 10000;
 /** The timeout of a request (api.js uses it too). */
 export const REQUEST_TIMEOUT_MS = 15000;
 
-/** @type {Map<string, {token: string, reply: Promise<Response>}>} */
+/**
+ * A reply read to its end: the body is read as it arrives, so that the
+ * Api, which takes it while the page's main module runs, finds it whole
+ * and the first cells are in the model before the first frame.
+ * @typedef {{res: Response, text: string}} EarlyReply
+ */
+
+/** @type {Map<string, {token: string, reply: Promise<EarlyReply>}>} */
 const early = new Map();
 
 /**
@@ -105,7 +112,7 @@ export function firstRanges(w) {
  * there is none (never sent, already taken, expired, another token).
  * @param {string} href
  * @param {string} token
- * @returns {Promise<Response> | null}
+ * @returns {Promise<EarlyReply> | null}
  */
 export function takeEarly(href, token) {
   const e = early.get(href);
@@ -125,7 +132,7 @@ function start() {
     const reply = fetch(url, {
       method: 'GET', headers: requestHeaders(token, false), cache: 'no-store', credentials: 'omit',
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
+    }).then(async (res) => ({ res, text: await res.text() }));
     // A failure is the Api's to report, if it takes the reply.
     reply.catch(() => {});
     early.set(url.href, { token, reply });

@@ -133,6 +133,10 @@ export class Grid {
     this.frame = 0;
     this.viewportKey = '';
     this.drawn = false;
+    /** @type {() => void} */
+    this.onDrawn = () => {};
+    /** @type {Promise<void>} resolves once the first complete viewport is drawn */
+    this.firstDraw = new Promise((resolve) => { this.onDrawn = () => resolve(); });
     this.holdUntil = performance.now() + FIRST_DRAW_HOLD_MS;
     this.holdTimer = 0;
     /** @type {null | {row: number, col: number, original: string, typed: boolean}} */
@@ -525,8 +529,17 @@ export class Grid {
     if (!this.frame) this.frame = requestAnimationFrame(() => this.render());
   }
 
-  /** Redraws now (the data changed). */
+  /**
+   * Redraws (the data changed): in the next frame, except for the first
+   * complete viewport, drawn at once so that the next frame shows it
+   * instead of running the render first.
+   */
   invalidate() {
+    if (!this.drawn && !this.loadingInView()) {
+      cancelAnimationFrame(this.frame);
+      this.render();
+      return;
+    }
     this.schedule();
   }
 
@@ -542,6 +555,7 @@ export class Grid {
 
   render() {
     this.frame = 0;
+    if (!this.drawn) performance.mark('sheetlog:render');
     if (!this.body.isConnected) {
       const wait = this.holdUntil - performance.now();
       if (wait > 0 && this.loadingInView()) {
@@ -647,6 +661,8 @@ export class Grid {
     this.scroller.setAttribute('aria-busy', String(busy));
     if (!busy && !this.drawn) {
       this.drawn = true;
+      performance.mark('sheetlog:drawn');
+      this.onDrawn();
       // The frame after this one shows the first complete viewport.
       requestAnimationFrame(() => performance.mark('sheetlog:first-viewport'));
     }

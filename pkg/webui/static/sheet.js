@@ -217,8 +217,12 @@ export class Sheet {
     this.statusAt = 0;
   }
 
-  /** Starts the feed and the status refresh; the grid's first viewport starts the loads. */
-  start() {
+  /**
+   * Starts the feed and the status refresh once after has resolved; the
+   * grid's first viewport starts the loads.
+   * @param {Promise<unknown>} [after]
+   */
+  start(after = Promise.resolve()) {
     this.api.onAuth = (waiting) => {
       if (waiting) this.setConnection('unauthorized');
       else {
@@ -231,8 +235,11 @@ export class Sheet {
       this.notice = 'too many failed token attempts from this address: the server is holding it back; retrying in ' + secs + ' s';
       this.onStatus();
     };
-    void this.feed();
-    void this.refreshStatus();
+    void after.then(() => {
+      if (this.stopped) return;
+      void this.feed();
+      void this.refreshStatus();
+    });
   }
 
   stop() {
