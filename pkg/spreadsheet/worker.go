@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
@@ -376,7 +377,11 @@ func (e *Engine) writeSnapshotLocked(ctx context.Context, s eventlog.SequenceID)
 }
 
 // forEach runs fn for 0..n-1 on up to limit goroutines and returns the
-// first error; the others see a cancelled context.
+// first error; the others see a cancelled context. The calling goroutine
+// is one of them, and each takes the next index from a counter: a
+// snapshot of a sheet being filled is a few cheap jobs, for which
+// handing indices over a channel to fresh goroutines cost more than the
+// jobs.
 func forEach(ctx context.Context, limit, n int, fn func(ctx context.Context, i int) error) error {
 	if n == 0 {
 		return nil
@@ -394,22 +399,24 @@ func forEach(ctx context.Context, limit, n int, fn func(ctx context.Context, i i
 	var (
 		wg   sync.WaitGroup
 		once sync.Once
-		next = make(chan int)
+		next atomic.Int64
 		ferr error
 	)
-	for range min(limit, n) {
-		wg.Go(func() {
-			for i := range next {
-				if err := fn(ctx, i); err != nil {
-					once.Do(func() { ferr = err; cancel(err) })
-				}
+	work := func() {
+		for ctx.Err() == nil {
+			i := int(next.Add(1)) - 1
+			if i >= n {
+				return
 			}
-		})
+			if err := fn(ctx, i); err != nil {
+				once.Do(func() { ferr = err; cancel(err) })
+			}
+		}
 	}
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		next <- i
+	for range min(limit, n) - 1 {
+		wg.Go(work)
 	}
-	close(next)
+	work()
 	wg.Wait()
 	return ferr
 }
