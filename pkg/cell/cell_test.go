@@ -225,6 +225,12 @@ func TestAppendUintMatchesStrconv(t *testing.T) {
 			t.Errorf("appendUint(%d) = %s, want %s", n, got, want)
 		}
 	}
+	// Every number of the short paths, and past them.
+	for n := range uint64(20_000) {
+		if got, want := string(appendUint(nil, n)), strconv.FormatUint(n, 10); got != want {
+			t.Fatalf("appendUint(%d) = %s, want %s", n, got, want)
+		}
+	}
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.Uint64().Draw(t, "n")
 		if got, want := string(appendUint(nil, n)), strconv.FormatUint(n, 10); got != want {

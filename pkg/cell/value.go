@@ -314,10 +314,19 @@ func AppendString(dst []byte, s string) []byte {
 
 // appendUint appends n in decimal. Every entry writes two or three
 // integers (row, column, most values): digits into a small array, then
-// one append, costs less than strconv's general path.
+// one append, costs less than strconv's general path. Below 10,000 (most
+// rows and columns) the digits are appended one by one: appending the
+// array's tail is a call to memmove, which costs more than the digits.
 func appendUint(dst []byte, n uint64) []byte {
-	if n < 10 {
+	switch {
+	case n < 10:
 		return append(dst, byte('0'+n))
+	case n < 100:
+		return append(dst, byte('0'+n/10), byte('0'+n%10))
+	case n < 1000:
+		return append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+	case n < 10000:
+		return append(dst, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
 	}
 	var b [20]byte
 	i := len(b)

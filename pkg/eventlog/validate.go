@@ -31,9 +31,20 @@ func plainBody(b []byte) bool {
 		if i = past(b, i, '"'); i < 0 {
 			return false // also {}: it has no "type"
 		}
-		end, flags := scanString(b, i-1)
-		if flags != 0 {
-			return false
+		// Most member names end within eight plain bytes: one word,
+		// and no call.
+		end, flags := 0, uint8(0)
+		if i+8 <= len(b) {
+			if m := specialBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				if k := i + bits.TrailingZeros64(m)>>3; b[k] == '"' {
+					end = k + 1
+				}
+			}
+		}
+		if end == 0 {
+			if end, flags = scanString(b, i-1); flags != 0 {
+				return false
+			}
 		}
 		key := b[i : end-1]
 		if i = past(b, end, ':'); i < 0 {
@@ -60,7 +71,19 @@ func plainBody(b []byte) bool {
 			i = end
 		case isType:
 			return false
-		case c == '-' || c-'0' < 10:
+		case c-'1' < 9:
+			// Most numbers are short integers: their digits, then what
+			// ends the member.
+			j := i + 1
+			for j < len(b) && b[j]-'0' < 10 {
+				j++
+			}
+			if j < len(b) && (b[j] == ',' || b[j] == '}') {
+				i = j
+			} else {
+				i = skipNumber(b, i)
+			}
+		case c == '-' || c == '0':
 			i = skipNumber(b, i)
 		default:
 			i = skipValue(b, i)

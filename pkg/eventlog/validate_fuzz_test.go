@@ -25,6 +25,8 @@ var plainSeeds = []string{
 	`{"type":"X","a":` + strings.Repeat("[", 32) + strings.Repeat("]", 32) + `}`,
 	`{"type":"X","a":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`,
 	`{"type":"X","a":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`,
+	`{"type":"X","a":12}`, `{"type":"X","a":12 ,"b":3}`, `{"type":"X","a":12`, `{"type":"X","a":12x}`,
+	`{"type":"X","a":9.5}`, `{"longer than eight":1,"type":"X"}`, `{"type":"X","a"b":1}`,
 }
 
 // FuzzPlainBody checks plainBody against validateEntry: it accepts

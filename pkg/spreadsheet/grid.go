@@ -28,6 +28,11 @@ type tile struct {
 	// may copy that blob instead of encoding the tile. Every change
 	// clears it; only the worker sets it.
 	clean bool
+	// unchanged counts the leading rows no change has touched since the
+	// tile was last encoded: a kept encoding of them (tileenc.go) is
+	// still exact. Rows only shift at or after a change, so the lowest
+	// row index changed is the bound.
+	unchanged uint32
 }
 
 type tileRow struct {
@@ -319,6 +324,7 @@ func (t *tile) set(r uint32, v slot) (added int, bytes int64) {
 	t.clean = false
 	empty := v.kind == cell.Absent && v.f == 0
 	ri, rowFound := t.row(r)
+	t.unchanged = min(t.unchanged, uint32(ri))
 	if !rowFound {
 		if empty {
 			return 0, 0
@@ -467,21 +473,30 @@ func (g *grid) encodedSizeHint(t *tile) int {
 // to the tile origin, in row-major order.
 func (g *grid) encodeTile(dst []byte, t *tile) []byte {
 	dst = append(dst, '{')
-	first := true
-	for _, tr := range t.rows {
-		for i := range tr.cells {
-			if !first {
-				dst = append(dst, ',')
-			}
-			first = false
-			dst = append(dst, '"')
-			dst = a1.Append(dst, tr.r, uint32(tr.cells[i].c))
-			dst = append(dst, '"', ':')
-			c := g.unpack(&tr.cells[i])
-			dst = c.AppendJSON(dst)
-		}
+	start := len(dst)
+	for ri := range t.rows {
+		dst = g.appendRowMembers(dst, &t.rows[ri], len(dst) > start)
 	}
 	return append(dst, '}')
+}
+
+// appendRowMembers appends the members of one row of a tile blob, after
+// a comma when sep says members precede them. encodeTile and the kept
+// encodings of tileenc.go both go through it, so they write the same
+// bytes.
+func (g *grid) appendRowMembers(dst []byte, tr *tileRow, sep bool) []byte {
+	for i := range tr.cells {
+		if sep {
+			dst = append(dst, ',')
+		}
+		sep = true
+		dst = append(dst, '"')
+		dst = a1.Append(dst, tr.r, uint32(tr.cells[i].c))
+		dst = append(dst, '"', ':')
+		c := g.unpack(&tr.cells[i])
+		dst = c.AppendJSON(dst)
+	}
+	return dst
 }
 
 // tileFormat is the "tileFormat" member of a snapshot index.

@@ -1,6 +1,7 @@
 package spreadsheet
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -105,7 +106,9 @@ func checkGrid(t tb, what string, m *model, g *grid) {
 
 // checkSnapshotBlobs checks the snapshot at id holds exactly the
 // non-empty cells of the model, in tiles that each hold at least one,
-// with no entry for an empty cell.
+// with no entry for an empty cell, and that each tile blob is byte for
+// byte the encoding of the model's cells (however the worker got it:
+// encoded whole, from a kept encoding, or copied).
 func checkSnapshotBlobs(t tb, ctx context.Context, e *Engine, id eventlog.SequenceID, m *model) {
 	t.Helper()
 	g := newGrid(uint32(e.opts.TileWidth), uint32(e.opts.TileHeight))
@@ -119,6 +122,15 @@ func checkSnapshotBlobs(t tb, ctx context.Context, e *Engine, id eventlog.Sequen
 	}
 	if len(tiles) != len(g.tiles) {
 		t.Fatalf("snapshot %d has %d tile blobs for %d non-empty tiles", id, len(tiles), len(g.tiles))
+	}
+	want := newGrid(g.tw, g.th)
+	for at, c := range m.cells {
+		want.set(at.row, at.col, c)
+	}
+	for k, wt := range want.tiles {
+		if blob, enc := tiles[want.tileName(k)], want.encodeTile(nil, wt); !bytes.Equal(blob, enc) {
+			t.Fatalf("snapshot %d, tile %s:\n%s\nwant\n%s", id, want.tileName(k), blob, enc)
+		}
 	}
 	for name, blob := range tiles {
 		var cells map[string]map[string]json.RawMessage

@@ -400,8 +400,10 @@ func (e *Engine) snapshotDirs(ctx context.Context) ([]*snapDir, error) {
 			return nil, fmt.Errorf("listing snapshot directories: %w", err)
 		}
 		for _, name := range page.Dirs {
+			// ParseUint takes no sign, so with no leading zero the
+			// name is n's canonical form.
 			n, err := strconv.ParseUint(name, 10, 64)
-			if err == nil && strconv.FormatUint(n, 10) == name {
+			if err == nil && (name[0] != '0' || name == "0") {
 				dirs = append(dirs, &snapDir{id: eventlog.SequenceID(n), name: name})
 			}
 		}
@@ -424,19 +426,25 @@ func (e *Engine) logStart(ctx context.Context) (eventlog.SequenceID, error) {
 }
 
 // classify reads the entry of each directory to tell its state.
-// Completed ones this engine already knows are not read again.
+// Completed ones this engine already knows are not read again, and are
+// told apart before any read starts: after a completion that is every
+// directory but a few, and a pass runs after each completion, so
+// starting the concurrent reads for them all cost more than the pass's
+// real work.
 func (e *Engine) classify(ctx context.Context, dirs []*snapDir, first eventlog.SequenceID) error {
-	return forEach(ctx, e.opts.WriteConcurrency, len(dirs), func(ctx context.Context, i int) error {
-		d := dirs[i]
+	var unknown []*snapDir
+	for _, d := range dirs {
 		if d.id < first {
 			e.retire.forget(d.id)
 			d.state = orphan // its entry is gone
-			return nil
-		}
-		if _, ok := e.retire.known(d.id); ok {
+		} else if _, ok := e.retire.known(d.id); ok {
 			d.state = completed
-			return nil
+		} else {
+			unknown = append(unknown, d)
 		}
+	}
+	return forEach(ctx, e.opts.WriteConcurrency, len(unknown), func(ctx context.Context, i int) error {
+		d := unknown[i]
 		page, err := e.log.Query(ctx, eventlog.FromID(d.id), eventlog.ToID(d.id+1), nil)
 		var re *errs.RangeError
 		switch {

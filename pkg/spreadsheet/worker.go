@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sheetlog/sheetlog/pkg/blobstore"
@@ -22,13 +23,34 @@ type workerState struct {
 	cells *grid
 	at    eventlog.SequenceID
 	base  *eventlog.SnapshotRef
+	// encs are the encodings of the tiles the last snapshot encoded
+	// (tileenc.go), and encBytes the heap they hold.
+	encs     map[tileKey]*tileEncoding
+	encBytes int64
 }
 
 func (w *workerState) footprint() int64 {
 	if w.cells == nil {
-		return 0
+		return w.encBytes
 	}
-	return w.cells.bytes
+	return w.cells.bytes + w.encBytes
+}
+
+// keepEncodings drops the encodings the next snapshot has no use for:
+// those of tiles that are clean (this snapshot copied them, so their
+// encoding is older than their blob) or gone, and those beyond
+// maxKeptEncodingBytes.
+func (w *workerState) keepEncodings() {
+	w.encBytes = 0
+	for k, enc := range w.encs {
+		t := w.cells.tiles[k]
+		if t == nil || t != enc.t || t.clean || w.encBytes+enc.bytes() > maxKeptEncodingBytes {
+			delete(w.encs, k)
+			dropTileEncoding(enc)
+			continue
+		}
+		w.encBytes += enc.bytes()
+	}
 }
 
 // WorkflowHandler returns a workers.Handler that runs each
@@ -306,17 +328,26 @@ func (e *Engine) writeSnapshotLocked(ctx context.Context, s eventlog.SequenceID)
 		}
 	}
 	type job struct {
-		key  tileKey
-		t    *tile
-		copy bool // copy the base's blob instead of encoding
+		key tileKey
+		t   *tile
+		enc *tileEncoding // nil: copy the base's blob instead of encoding
 	}
+	if w.encs == nil {
+		w.encs = map[tileKey]*tileEncoding{}
+	}
+	defer w.keepEncodings()
 	jobs := make([]job, 0, len(w.cells.tiles))
 	for k, t := range w.cells.tiles {
-		j := job{key: k, t: t, copy: t.clean && baseTiles != nil}
-		if j.copy {
+		j := job{key: k, t: t}
+		if t.clean && baseTiles != nil {
 			copied++
 		} else {
 			encoded++
+			// Made here, not in the goroutines: they only read the map.
+			if j.enc = w.encs[k]; j.enc == nil {
+				j.enc = newTileEncoding()
+				w.encs[k] = j.enc
+			}
 		}
 		jobs = append(jobs, j)
 	}
@@ -326,20 +357,15 @@ func (e *Engine) writeSnapshotLocked(ctx context.Context, s eventlog.SequenceID)
 		// The snapshot's directory holds only what this writer puts
 		// there, so the writes skip the checks of the blob kinds
 		// (blobstore.FreshWriter): one request per tile on S3.
-		if j.copy {
+		if j.enc == nil {
 			e.stats.tilesCopied.Add(1)
 			tilesCopied.Inc()
 			return blobstore.CopyFresh(ctx, tiles, name, baseTiles, name)
 		}
 		e.stats.tilesEncoded.Add(1)
 		tilesEncoded.Inc()
-		buf := tileBuffers.Get().(*[]byte)
-		defer tileBuffers.Put(buf)
-		if hint := w.cells.encodedSizeHint(j.t); cap(*buf) < hint {
-			*buf = make([]byte, 0, hint)
-		}
-		*buf = w.cells.encodeTile((*buf)[:0], j.t)
-		return blobstore.WriteFresh(ctx, tiles, name, *buf)
+		// A blob store keeps its own copy of what it is given.
+		return blobstore.WriteFresh(ctx, tiles, name, w.cells.encodeKept(j.enc, j.t))
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("writing snapshot %d: %w", s, err)
@@ -350,13 +376,12 @@ func (e *Engine) writeSnapshotLocked(ctx context.Context, s eventlog.SequenceID)
 	return encoded, copied, nil
 }
 
-// tileBuffers are the buffers tiles are encoded into: a blob store keeps
-// its own copy of what it is given, and the tile written most, the one
-// being filled, is encoded again by every snapshot.
-var tileBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
 // forEach runs fn for 0..n-1 on up to limit goroutines and returns the
-// first error; the others see a cancelled context.
+// first error; the others see a cancelled context. The calling goroutine
+// is one of them, and each takes the next index from a counter: a
+// snapshot of a sheet being filled is a few cheap jobs, for which
+// handing indices over a channel to fresh goroutines cost more than the
+// jobs.
 func forEach(ctx context.Context, limit, n int, fn func(ctx context.Context, i int) error) error {
 	if n == 0 {
 		return nil
@@ -374,22 +399,24 @@ func forEach(ctx context.Context, limit, n int, fn func(ctx context.Context, i i
 	var (
 		wg   sync.WaitGroup
 		once sync.Once
-		next = make(chan int)
+		next atomic.Int64
 		ferr error
 	)
-	for range min(limit, n) {
-		wg.Go(func() {
-			for i := range next {
-				if err := fn(ctx, i); err != nil {
-					once.Do(func() { ferr = err; cancel(err) })
-				}
+	work := func() {
+		for ctx.Err() == nil {
+			i := int(next.Add(1)) - 1
+			if i >= n {
+				return
 			}
-		})
+			if err := fn(ctx, i); err != nil {
+				once.Do(func() { ferr = err; cancel(err) })
+			}
+		}
 	}
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		next <- i
+	for range min(limit, n) - 1 {
+		wg.Go(work)
 	}
-	close(next)
+	work()
 	wg.Wait()
 	return ferr
 }
