@@ -132,7 +132,11 @@ function start() {
     const reply = fetch(url, {
       method: 'GET', headers: requestHeaders(token, false), cache: 'no-store', credentials: 'omit',
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    }).then(async (res) => ({ res, text: await res.text() }));
+    }).then(async (res) => {
+      const text = await res.text();
+      performance.mark('sheetlog:early-reply');
+      return { res, text };
+    });
     // A failure is the Api's to report, if it takes the reply.
     reply.catch(() => {});
     early.set(url.href, { token, reply });
