@@ -186,22 +186,24 @@ async function firstViewport(context, url) {
     const path = (/** @type {PerformanceResourceTiming} */ e) => new URL(e.name).pathname;
     const js = res.filter((e) => path(e).endsWith('.js'));
     const cells = res.find((e) => path(e).endsWith('/cells'));
+    // When the page first set a mark (or a paint entry) of that name.
+    const at = (/** @type {string} */ name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN;
     return {
       document: nav.responseEnd,
       modules: Math.max(...js.map((e) => e.responseEnd)),
       modulesStart: Math.min(...js.map((e) => e.startTime)),
-      early: performance.getEntriesByName('sheetlog:early')[0]?.startTime ?? NaN,
+      early: at('sheetlog:early'),
       cellsStart: cells?.startTime ?? NaN,
       cellsEnd: cells?.responseEnd ?? NaN,
       dcl: nav.domContentLoadedEventStart,
-      earlyReply: performance.getEntriesByName('sheetlog:early-reply')[0]?.startTime ?? NaN,
-      main: performance.getEntriesByName('sheetlog:main')[0]?.startTime ?? NaN,
-      mainDone: performance.getEntriesByName('sheetlog:main-done')[0]?.startTime ?? NaN,
-      render1: performance.getEntriesByName('sheetlog:render')[0]?.startTime ?? NaN,
+      earlyReply: at('sheetlog:early-reply'),
+      main: at('sheetlog:main'),
+      mainDone: at('sheetlog:main-done'),
+      render1: at('sheetlog:render'),
       renders: performance.getEntriesByName('sheetlog:render').length,
-      drawn: performance.getEntriesByName('sheetlog:drawn')[0]?.startTime ?? NaN,
-      fp: performance.getEntriesByName('first-paint')[0]?.startTime ?? NaN,
-      fcp: performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? NaN,
+      drawn: at('sheetlog:drawn'),
+      fp: at('first-paint'),
+      fcp: at('first-contentful-paint'),
     };
   });
   return { page, t: result.value, phases };
