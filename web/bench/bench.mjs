@@ -4,16 +4,19 @@
 //  1. Navigation to the first viewport of cells drawn, on a sheet of
 //     40,000 cells (200 rows x 200 columns of numbers, text and formats):
 //     the page marks `sheetlog:first-viewport` in the frame after the
-//     first render with no cell left loading, waited for over CDP (not
-//     with Playwright's injected helpers, which the page would pay for).
-//     Cold, BENCH_COLD_RUNS times each (9): a fresh browser (new profile,
-//     new processes); a server just restarted and a fresh browser, with
-//     the server warming its recently used sheets (the default) and
-//     without (-warm-sheets 0: the first /cells loads the engine from the
-//     snapshot). Warm: repeated navigations of one browser. Each with
-//     median, worst, the phases before the mark (Navigation and Resource
-//     Timing) and the load average; once more under a trace for the
-//     page's main-thread CPU time until then. Goal <= 300 ms.
+//     first render with no cell left loading. Measured in a bare browser
+//     (cdp.mjs: raw DevTools commands over a pipe, no test driver's
+//     instrumentation taking cores from the page). Cold, BENCH_COLD_RUNS
+//     times each (9): a first visit (a new, empty browser context) in a
+//     running browser; a fresh browser (new profile, new processes); a
+//     server just restarted, with a first visit and with a fresh browser,
+//     the server warming its recently used sheets (the default) and not
+//     (-warm-sheets 0: the first /cells loads the engine from the
+//     snapshot). Warm: repeated navigations of one browser. And a first
+//     visit driven by Playwright, for comparison. Each with median,
+//     worst, the phases before the mark (Navigation and Resource Timing)
+//     and the load average; once more under a trace for the page's
+//     main-thread CPU time until then. Goal <= 300 ms.
 //  2. Frame times while scrolling 10,000 rows with the wheel (10 rows per
 //     event) and 1,000,000,000 rows by dragging the scrollbar thumb: the
 //     requestAnimationFrame deltas recorded in the page (paced by the
@@ -30,9 +33,10 @@
 // Figures from a shared 2-core machine are noisy; the runs are repeated
 // and the median and worst are reported. Figures go to build/web/bench.json.
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { BareBrowser } from './cdp.mjs';
 import { launch, launchShared, OUT, Server, settled, shot, waitCell } from '../test/harness.mjs';
 
 const ROWS = 200, COLS = 200;
@@ -159,53 +163,74 @@ const tracedLine = (c) => `  traced again, main frames (${c.frames}): CPU p50 ${
 /** The mark the page sets in the frame after its first complete viewport. */
 const FIRST_VIEWPORT = 'sheetlog:first-viewport';
 
+/** An expression that resolves with the mark's time once the page has set it. */
+const WAIT_FOR_MARK = `new Promise((resolve) => new PerformanceObserver((list, obs) => {
+  for (const e of list.getEntries()) if (e.name === ${JSON.stringify(FIRST_VIEWPORT)}) { obs.disconnect(); resolve(e.startTime); }
+}).observe({ type: 'mark', buffered: true }))`;
+
 /**
- * Navigates a new page of context to url and waits for the first
- * viewport. The wait is one small expression sent over CDP: Playwright's
- * own waitForFunction would inject its large helper script into the page
- * while the page is still working towards the mark, and the page would
- * pay for parsing it (tens of ms in a fresh browser). Returns the mark's
- * time from navigation start and the phases before it, from the page's
- * Navigation and Resource Timing entries (read once the mark is set).
+ * Runs in the page once the mark is set: the phases before it, from the
+ * page's Navigation, Resource and Paint Timing entries and its marks.
  */
-async function firstViewport(context, url) {
+function phasesInPage() {
+  const nav = /** @type {PerformanceNavigationTiming} */ (performance.getEntriesByType('navigation')[0]);
+  const res = /** @type {PerformanceResourceTiming[]} */ (performance.getEntriesByType('resource'));
+  const path = (/** @type {PerformanceResourceTiming} */ e) => new URL(e.name).pathname;
+  const js = res.filter((e) => path(e).endsWith('.js'));
+  const cells = res.find((e) => path(e).endsWith('/cells'));
+  // When the page first set a mark (or a paint entry) of that name.
+  const at = (/** @type {string} */ name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN;
+  return {
+    document: nav.responseEnd,
+    modules: Math.max(...js.map((e) => e.responseEnd)),
+    modulesStart: Math.min(...js.map((e) => e.startTime)),
+    early: at('sheetlog:early'),
+    cellsStart: cells?.startTime ?? NaN,
+    cellsEnd: cells?.responseEnd ?? NaN,
+    dcl: nav.domContentLoadedEventStart,
+    earlyReply: at('sheetlog:early-reply'),
+    main: at('sheetlog:main'),
+    mainDone: at('sheetlog:main-done'),
+    render1: at('sheetlog:render'),
+    renders: performance.getEntriesByName('sheetlog:render').length,
+    drawn: at('sheetlog:drawn'),
+    fp: at('first-paint'),
+    fcp: at('first-contentful-paint'),
+  };
+}
+
+/**
+ * Navigates page targetId of a bare browser (cdp.mjs) to url and waits
+ * for the first viewport. Returns the mark's time from navigation start
+ * and the phases before it; writes a screenshot when shotName is given.
+ * @param {BareBrowser} browser
+ */
+async function firstViewport(browser, targetId, url, shotName = '') {
+  const { value: t, sessionId } = await browser.navigateAndEvaluate(targetId, url, WAIT_FOR_MARK);
+  const phases = await browser.evaluate(sessionId, `(${phasesInPage})()`);
+  if (shotName) {
+    await mkdir(OUT, { recursive: true });
+    await browser.screenshot(sessionId, join(OUT, shotName + '.png'));
+  }
+  return { t, phases };
+}
+
+/**
+ * The same under Playwright, for comparison: navigates a new page of
+ * context to url and waits with one small expression sent over CDP
+ * (Playwright's own waitForFunction would inject its large helper script
+ * into the page while the page is still working towards the mark).
+ */
+async function playwrightFirstViewport(context, url) {
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   await page.goto(url, { waitUntil: 'commit' });
   const { result, exceptionDetails } = await cdp.send('Runtime.evaluate', {
-    expression: `new Promise((resolve) => new PerformanceObserver((list, obs) => {
-      for (const e of list.getEntries()) if (e.name === ${JSON.stringify(FIRST_VIEWPORT)}) { obs.disconnect(); resolve(e.startTime); }
-    }).observe({ type: 'mark', buffered: true }))`,
-    awaitPromise: true, returnByValue: true, timeout: 30000,
+    expression: WAIT_FOR_MARK, awaitPromise: true, returnByValue: true, timeout: 30000,
   });
   await cdp.detach();
   if (exceptionDetails) throw new Error('waiting for the first viewport: ' + exceptionDetails.text);
-  const phases = await page.evaluate(() => {
-    const nav = /** @type {PerformanceNavigationTiming} */ (performance.getEntriesByType('navigation')[0]);
-    const res = /** @type {PerformanceResourceTiming[]} */ (performance.getEntriesByType('resource'));
-    const path = (/** @type {PerformanceResourceTiming} */ e) => new URL(e.name).pathname;
-    const js = res.filter((e) => path(e).endsWith('.js'));
-    const cells = res.find((e) => path(e).endsWith('/cells'));
-    // When the page first set a mark (or a paint entry) of that name.
-    const at = (/** @type {string} */ name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN;
-    return {
-      document: nav.responseEnd,
-      modules: Math.max(...js.map((e) => e.responseEnd)),
-      modulesStart: Math.min(...js.map((e) => e.startTime)),
-      early: at('sheetlog:early'),
-      cellsStart: cells?.startTime ?? NaN,
-      cellsEnd: cells?.responseEnd ?? NaN,
-      dcl: nav.domContentLoadedEventStart,
-      earlyReply: at('sheetlog:early-reply'),
-      main: at('sheetlog:main'),
-      mainDone: at('sheetlog:main-done'),
-      render1: at('sheetlog:render'),
-      renders: performance.getEntriesByName('sheetlog:render').length,
-      drawn: at('sheetlog:drawn'),
-      fp: at('first-paint'),
-      fcp: at('first-contentful-paint'),
-    };
-  });
+  const phases = await page.evaluate(phasesInPage);
   return { page, t: result.value, phases };
 }
 
@@ -254,52 +279,71 @@ try {
     (server.batches === false ? ' (one append per cell: this server takes no batches)' : ''));
   const url = `${server.url}/?sheet=${SHEET}`;
 
-  // 1. First viewport. Cold: a fresh browser (its own new profile: no
-  // HTTP cache, no compiled code, the renderer and network service just
-  // started) for each run; then a server just restarted (with and without
-  // warming its recently used sheets) and a fresh browser. Warm: repeated
-  // navigations of one browser (the files revalidated by ETag).
+  // 1. First viewport, in a bare browser (cdp.mjs: no test driver's
+  // instrumentation taking cores from the page). Cold: a first visit (a
+  // new, empty browser context: no HTTP cache, no compiled code, a new
+  // renderer) in a browser already running; a fresh browser (launched
+  // just before: its own start-up work overlaps the page's) for each run;
+  // then a server just restarted (with and without warming its recently
+  // used sheets), with a first visit and with a fresh browser. Warm:
+  // repeated navigations of one browser (the files revalidated by ETag).
+  // And a first visit driven by Playwright, for comparison.
   {
-    const fresh = [], launches = [];
-    const l0 = await loadavg();
-    for (let i = 0; i < COLD_RUNS; i++) {
-      const t0 = performance.now();
-      const b = await launch();
-      launches.push(performance.now() - t0);
-      const r = await firstViewport(b.context, url);
-      fresh.push(r);
-      if (i === 0) await shot(r.page, 'bench-first-viewport');
-      await b.close();
-    }
-    const coldBrowser = summary(fresh, l0, await loadavg());
-
-    // A first visit: the browser already running (started, then left to
-    // finish its own start-up work, which a fresh browser above does
-    // while the page loads), each run in a new context: an empty
-    // profile, so no HTTP cache and no compiled code, and a new renderer.
-    const firstVisit = async () => {
-      const shared = await launchShared();
+    // A browser left to finish its own start-up work first.
+    const running = async () => {
+      const b = await BareBrowser.launch();
       await new Promise((r) => setTimeout(r, 2000));
+      return b;
+    };
+    const firstVisits = async (restart) => {
+      const b = await running();
       const runs = [];
       const l = await loadavg();
       for (let i = 0; i < COLD_RUNS; i++) {
-        const ctx = await shared.newContext();
-        runs.push(await firstViewport(ctx, `${server.url}/?sheet=${SHEET}`));
-        await ctx.close();
+        if (restart) {
+          await server.stop();
+          await server.start();
+        }
+        const p = await b.newContextPage();
+        runs.push(await firstViewport(b, p.targetId, `${server.url}/?sheet=${SHEET}`, !restart && i === 0 ? 'bench-first-viewport' : ''));
+        await p.close();
       }
-      await shared.close();
+      await b.close();
       return summary(runs, l, await loadavg());
     };
-    const firstVisits = await firstVisit();
+    const launches = [];
+    const freshBrowsers = async (restartArgs) => {
+      const runs = [];
+      const l = await loadavg();
+      const saved = server.args;
+      if (restartArgs) server.args = [...saved, ...restartArgs];
+      for (let i = 0; i < COLD_RUNS; i++) {
+        if (restartArgs) {
+          await server.stop();
+          await server.start();
+        }
+        const t0 = performance.now();
+        const b = await BareBrowser.launch();
+        if (!restartArgs) launches.push(performance.now() - t0);
+        runs.push(await firstViewport(b, b.firstPage, `${server.url}/?sheet=${SHEET}`));
+        await b.close();
+      }
+      server.args = saved;
+      return summary(runs, l, await loadavg());
+    };
+
+    const firstVisit = await firstVisits(false);
+    const coldBrowser = await freshBrowsers(null);
 
     const warmRuns = [];
     const l1 = await loadavg();
     {
-      const b = await launch();
+      const b = await running();
       for (let i = 0; i < NAVIGATIONS + 1; i++) {
-        const r = await firstViewport(b.context, url);
-        if (i > 0) warmRuns.push(r); // the first is a fresh browser's
-        await r.page.close();
+        const p = await b.newPage();
+        const r = await firstViewport(b, p.targetId, url);
+        if (i > 0) warmRuns.push(r); // the first is the browser's first visit
+        await p.close();
       }
       await b.close();
     }
@@ -307,40 +351,24 @@ try {
 
     // The server restarted: the first /cells loads the sheet's engine from
     // its snapshot, unless the server warmed it at start (-warm-sheets).
-    const restarted = async (args) => {
-      const runs = [];
-      const l = await loadavg();
-      const saved = server.args;
-      server.args = [...saved, ...args];
-      for (let i = 0; i < COLD_RUNS; i++) {
-        await server.stop();
-        await server.start();
-        const b = await launch();
-        runs.push(await firstViewport(b.context, `${server.url}/?sheet=${SHEET}`));
-        await b.close();
-      }
-      server.args = saved;
-      return summary(runs, l, await loadavg());
-    };
-    const coldServer = await restarted([]);
-    const coldServerNoWarm = await restarted(['-warm-sheets', '0']);
-    // A server just restarted (warming, the default), each run a first
-    // visit in a running browser.
-    const restartedVisits = [];
-    let coldServerFirstVisit;
+    const coldServerFirstVisit = await firstVisits(true);
+    const coldServer = await freshBrowsers([]);
+    const coldServerNoWarm = await freshBrowsers(['-warm-sheets', '0']);
+
+    // A first visit again, driven by Playwright.
+    let playwrightFirstVisit;
     {
       const shared = await launchShared();
       await new Promise((r) => setTimeout(r, 2000));
       const l = await loadavg();
+      const runs = [];
       for (let i = 0; i < COLD_RUNS; i++) {
-        await server.stop();
-        await server.start();
         const ctx = await shared.newContext();
-        restartedVisits.push(await firstViewport(ctx, `${server.url}/?sheet=${SHEET}`));
+        runs.push(await playwrightFirstViewport(ctx, url));
         await ctx.close();
       }
       await shared.close();
-      coldServerFirstVisit = summary(restartedVisits, l, await loadavg());
+      playwrightFirstVisit = summary(runs, l, await loadavg());
     }
 
     // Once more under a trace: the renderer's main-thread CPU time from
@@ -353,18 +381,19 @@ try {
     });
     await b3.close();
     report.firstViewport = {
-      goal: GOAL, firstVisits, coldServerFirstVisit, coldBrowser, warm, coldServer, coldServerNoWarm,
+      goal: GOAL, firstVisit, coldServerFirstVisit, coldBrowser, warm, coldServer, coldServerNoWarm, playwrightFirstVisit,
       browserLaunch: { median: median(launches), max: Math.max(...launches) },
       mainThreadCpu: t3.taskCpuTotal,
     };
     console.log([
       'first viewport (navigation start to the first viewport of cells drawn; goal <= 300 ms):',
-      viewportLine('first visit (new empty context, browser running)', firstVisits),
+      viewportLine('first visit (new empty context, browser running)', firstVisit),
       viewportLine('server just restarted + first visit (browser running)', coldServerFirstVisit),
       viewportLine('fresh browser (launched just before: its own start-up overlaps the page)', coldBrowser),
       viewportLine('server just restarted (warming its recent sheets, the default) + fresh browser', coldServer),
       viewportLine('server just restarted with -warm-sheets 0 + fresh browser', coldServerNoWarm),
       viewportLine('repeated navigations, one browser', warm),
+      viewportLine('first visit driven by Playwright (for comparison: its instrumentation shares the cores)', playwrightFirstVisit),
       `launching a fresh browser (not counted above): median ${ms(median(launches))}, max ${ms(Math.max(...launches))}; ` +
         `the page's main-thread CPU time until the mark (fresh browser, traced) ${ms(t3.taskCpuTotal)}`,
     ].join('\n'));

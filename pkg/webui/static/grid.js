@@ -135,7 +135,7 @@ export class Grid {
     this.drawn = false;
     /** @type {() => void} */
     this.onDrawn = () => {};
-    /** @type {Promise<void>} resolves once the first complete viewport is drawn */
+    /** @type {Promise<void>} resolves once the frame that shows the first complete viewport is out */
     this.firstDraw = new Promise((resolve) => { this.onDrawn = () => resolve(); });
     this.holdUntil = performance.now() + FIRST_DRAW_HOLD_MS;
     this.holdTimer = 0;
@@ -662,9 +662,13 @@ export class Grid {
     if (!busy && !this.drawn) {
       this.drawn = true;
       performance.mark('sheetlog:drawn');
-      this.onDrawn();
-      // The frame after this one shows the first complete viewport.
-      requestAnimationFrame(() => performance.mark('sheetlog:first-viewport'));
+      // The frame after this one shows the first complete viewport; what
+      // waits for it (the feed, the status) starts once that frame is out,
+      // so that its requests and replies do not delay it.
+      requestAnimationFrame(() => {
+        performance.mark('sheetlog:first-viewport');
+        setTimeout(() => this.onDrawn(), 0);
+      });
     }
     this.shownTop = top;
     this.shownLeft = left;
