@@ -234,32 +234,45 @@ async function playwrightFirstViewport(context, url) {
   return { page, t: result.value, phases };
 }
 
-/** The load average of the machine (1, 5 and 15 minutes). */
-async function loadavg() {
+/**
+ * The state of the machine: its load average (1, 5 and 15 minutes) and
+ * its CPU time so far, in clock ticks, all of it and the part stolen by
+ * the hypervisor (time this virtual machine was ready to run and was
+ * not given a core: it stretches whatever wall-clock figure it falls in).
+ */
+async function machine() {
+  const m = { load: [], total: 0, steal: 0 };
   try {
-    return (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).map(Number);
+    m.load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).map(Number);
+    const cpu = (await readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    m.total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
+    m.steal = cpu[7] ?? 0;
   } catch {
-    return [];
+    // not Linux: no figures
   }
+  return m;
 }
+
+/** The share of CPU time stolen between two machine() readings, in %. */
+const stolen = (m0, m1) => (m1.total > m0.total ? (100 * (m1.steal - m0.steal)) / (m1.total - m0.total) : 0);
 
 /**
  * Median and worst of runs of firstViewport, with the median of each
- * phase and the load average before and after.
+ * phase, the load average before and after and the CPU time stolen.
  * @param {{t: number, phases: Record<string, number>}[]} runs
  */
-function summary(runs, load0, load1) {
+function summary(runs, m0, m1) {
   const ts = runs.map((r) => r.t);
   const phases = {};
   for (const k of Object.keys(runs[0].phases)) phases[k] = median(runs.map((r) => r.phases[k]));
-  return { runs: ts, median: median(ts), max: Math.max(...ts), phases, loadavg: { before: load0, after: load1 } };
+  return { runs: ts, median: median(ts), max: Math.max(...ts), phases, loadavg: { before: m0.load, after: m1.load }, stolenPercent: stolen(m0, m1) };
 }
 
 const GOAL = 300;
 function viewportLine(name, s) {
   const p = s.phases;
   const met = s.median <= GOAL ? (s.max <= GOAL ? 'met' : 'met by the median, not by the worst') : 'NOT met';
-  return `${name}: ${s.runs.length} runs, median ${ms(s.median)}, max ${ms(s.max)} (goal <= ${GOAL} ms: ${met}); load ${s.loadavg.before.join(' ')} -> ${s.loadavg.after.join(' ')}\n` +
+  return `${name}: ${s.runs.length} runs, median ${ms(s.median)}, max ${ms(s.max)} (goal <= ${GOAL} ms: ${met}); load ${s.loadavg.before.join(' ')} -> ${s.loadavg.after.join(' ')}, CPU time stolen ${s.stolenPercent.toFixed(1)} %\n` +
     `  median phases from navigation start: document ${ms(p.document)}, modules asked ${ms(p.modulesStart)}, all loaded ${ms(p.modules)}, ` +
     `early.js ran ${ms(p.early)}, first /cells asked ${ms(p.cellsStart)}, answered ${ms(p.cellsEnd)} (read ${ms(p.earlyReply)}), DOMContentLoaded ${ms(p.dcl)}, main ${ms(p.main)}-${ms(p.mainDone)}, render1 ${ms(p.render1)} (${p.renders}), drawn ${ms(p.drawn)}, fp ${ms(p.fp)}, fcp ${ms(p.fcp)}; runs: ${s.runs.map((x) => x.toFixed(0)).join(', ')}`;
 }
@@ -298,7 +311,7 @@ try {
     const firstVisits = async (restart) => {
       const b = await running();
       const runs = [];
-      const l = await loadavg();
+      const l = await machine();
       for (let i = 0; i < COLD_RUNS; i++) {
         if (restart) {
           await server.stop();
@@ -309,12 +322,12 @@ try {
         await p.close();
       }
       await b.close();
-      return summary(runs, l, await loadavg());
+      return summary(runs, l, await machine());
     };
     const launches = [];
     const freshBrowsers = async (restartArgs) => {
       const runs = [];
-      const l = await loadavg();
+      const l = await machine();
       const saved = server.args;
       if (restartArgs) server.args = [...saved, ...restartArgs];
       for (let i = 0; i < COLD_RUNS; i++) {
@@ -329,14 +342,14 @@ try {
         await b.close();
       }
       server.args = saved;
-      return summary(runs, l, await loadavg());
+      return summary(runs, l, await machine());
     };
 
     const firstVisit = await firstVisits(false);
     const coldBrowser = await freshBrowsers(null);
 
     const warmRuns = [];
-    const l1 = await loadavg();
+    const l1 = await machine();
     {
       const b = await running();
       for (let i = 0; i < NAVIGATIONS + 1; i++) {
@@ -347,7 +360,7 @@ try {
       }
       await b.close();
     }
-    const warm = summary(warmRuns, l1, await loadavg());
+    const warm = summary(warmRuns, l1, await machine());
 
     // The server restarted: the first /cells loads the sheet's engine from
     // its snapshot, unless the server warmed it at start (-warm-sheets).
@@ -360,7 +373,7 @@ try {
     {
       const shared = await launchShared();
       await new Promise((r) => setTimeout(r, 2000));
-      const l = await loadavg();
+      const l = await machine();
       const runs = [];
       for (let i = 0; i < COLD_RUNS; i++) {
         const ctx = await shared.newContext();
@@ -368,7 +381,7 @@ try {
         await ctx.close();
       }
       await shared.close();
-      playwrightFirstVisit = summary(runs, l, await loadavg());
+      playwrightFirstVisit = summary(runs, l, await machine());
     }
 
     // Once more under a trace: the renderer's main-thread CPU time from
@@ -440,24 +453,26 @@ try {
     };
 
     await startFrames(page);
-    const w0 = performance.now();
+    const w0 = performance.now(), mw = await machine();
     await wheelDown();
     const wheel = await stopFrames(page);
+    const wheelStolen = stolen(mw, await machine());
     const wheeled = (await topRow()) - 1;
-    report.wheel = { rows: wheeled, seconds: (performance.now() - w0) / 1000, ...frameFigures(wheel) };
+    report.wheel = { rows: wheeled, seconds: (performance.now() - w0) / 1000, stolenPercent: wheelStolen, ...frameFigures(wheel) };
     await shot(page, 'bench-after-wheel');
     report.wheel.traced = await traced(b.context, page, wheelDown);
-    console.log(frameLine('wheel', wheel, `; ${wheeled} rows in ${report.wheel.seconds.toFixed(1)} s`) + '\n' + tracedLine(report.wheel.traced));
+    console.log(frameLine('wheel', wheel, `; ${wheeled} rows in ${report.wheel.seconds.toFixed(1)} s; CPU time stolen ${wheelStolen.toFixed(1)} %`) + '\n' + tracedLine(report.wheel.traced));
 
     await startFrames(page);
-    const d0 = performance.now();
+    const d0 = performance.now(), md = await machine();
     await dragThumb();
     const drag = await stopFrames(page);
+    const dragStolen = stolen(md, await machine());
     const dragged = (await topRow()) - 1;
-    report.thumb = { rows: dragged, seconds: (performance.now() - d0) / 1000, ...frameFigures(drag) };
+    report.thumb = { rows: dragged, seconds: (performance.now() - d0) / 1000, stolenPercent: dragStolen, ...frameFigures(drag) };
     await shot(page, 'bench-after-thumb');
     report.thumb.traced = await traced(b.context, page, dragThumb);
-    console.log(frameLine('thumb', drag, `; ${dragged.toLocaleString('en')} rows in ${report.thumb.seconds.toFixed(1)} s`) + '\n' + tracedLine(report.thumb.traced));
+    console.log(frameLine('thumb', drag, `; ${dragged.toLocaleString('en')} rows in ${report.thumb.seconds.toFixed(1)} s; CPU time stolen ${dragStolen.toFixed(1)} %`) + '\n' + tracedLine(report.thumb.traced));
 
     await page.close();
     await b.close();
@@ -474,6 +489,7 @@ try {
     await page.keyboard.press('Enter');
     await settled(page);
     const shown = [], confirmed = [];
+    const me = await machine();
     for (let i = 0; i < EDITS; i++) {
       const ref = 'A' + (250 + i);
       const value = String(1000 + i);
@@ -507,9 +523,10 @@ try {
       confirmed.push(c);
       await waitCell(page, ref, value);
     }
-    report.edit = { shownMedian: median(shown), shownMax: Math.max(...shown), confirmedMedian: median(confirmed), confirmedMax: Math.max(...confirmed) };
+    const editStolen = stolen(me, await machine());
+    report.edit = { shownMedian: median(shown), shownMax: Math.max(...shown), confirmedMedian: median(confirmed), confirmedMax: Math.max(...confirmed), stolenPercent: editStolen };
     console.log(`keypress to value shown: ${EDITS} edits, median ${ms(median(shown))}, max ${ms(Math.max(...shown))} (goal <= 50 ms); ` +
-      `to the append confirmed: median ${ms(median(confirmed))}, max ${ms(Math.max(...confirmed))}`);
+      `to the append confirmed: median ${ms(median(confirmed))}, max ${ms(Math.max(...confirmed))}; CPU time stolen ${editStolen.toFixed(1)} %`);
     await shot(page, 'bench-after-edits');
     await page.close();
     await b.close();
