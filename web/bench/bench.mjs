@@ -78,8 +78,12 @@ async function startFrames(page) {
     w.__frames = [];
     w.__loaf = [];
     w.__stop = false;
+    // A loop that an earlier stopFrames ended may still have a callback
+    // queued: only this recording's loop records.
+    const gen = (w.__gen = (w.__gen ?? 0) + 1);
     let last = -1;
     const loop = (t) => {
+      if (w.__gen !== gen) return;
       if (last >= 0) w.__frames.push(t - last);
       last = t;
       if (!w.__stop) requestAnimationFrame(loop);
@@ -88,7 +92,12 @@ async function startFrames(page) {
     w.__obs = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
         const scripts = /** @type {any} */ (e).scripts ?? [];
-        w.__loaf.push({ duration: e.duration, script: scripts.reduce((a, s) => a + s.duration, 0) });
+        // The longest script of the frame, named: what a slow frame ran.
+        const top = scripts.reduce((a, s) => (!a || s.duration > a.duration ? s : a), null);
+        w.__loaf.push({
+          duration: e.duration, script: scripts.reduce((a, s) => a + s.duration, 0),
+          longest: top && `${top.invoker} (${top.sourceFunctionName || 'anonymous'} in ${String(top.sourceURL).split('/').pop()}): ${top.duration.toFixed(1)} ms`,
+        });
       }
     });
     try {
@@ -111,10 +120,11 @@ async function stopFrames(page) {
 function frameLine(name, f, extra = '') {
   const { deltas, loaf } = f;
   const over = (xs, n) => xs.filter((x) => x > n).length;
-  const worstScript = loaf.length ? Math.max(...loaf.map((l) => l.script)) : 0;
+  const worst = loaf.reduce((a, l) => (!a || l.script > a.script ? l : a), null);
+  const worstScript = worst ? worst.script : 0;
   return `${name}: ${deltas.length} frames${extra}\n` +
     `  rAF delta:  p50 ${ms(median(deltas))}, p95 ${ms(pct(deltas, 95))}, max ${ms(Math.max(...deltas))}, over 16.7 ms ${over(deltas, 16.75)}, over 50 ms ${over(deltas, 50)}\n` +
-    `  long animation frames: ${loaf.length}, most script time in one ${ms(worstScript)}`;
+    `  long animation frames: ${loaf.length}, most script time in one ${ms(worstScript)}${worst?.longest ? `, its longest script ${worst.longest}` : ''}`;
 }
 
 function frameFigures(f) {
@@ -389,8 +399,10 @@ try {
     const b3 = await launch();
     const p3 = await b3.context.newPage();
     const t3 = await traced(b3.context, p3, async () => {
-      await p3.goto(`${server.url}/?sheet=${SHEET}`);
-      await p3.waitForFunction((m) => performance.getEntriesByName(m).length > 0, FIRST_VIEWPORT, { timeout: 30000 });
+      await p3.goto(`${server.url}/?sheet=${SHEET}`, { waitUntil: 'commit' });
+      const cdp = await b3.context.newCDPSession(p3);
+      await cdp.send('Runtime.evaluate', { expression: WAIT_FOR_MARK, awaitPromise: true, timeout: 30000 });
+      await cdp.detach();
     });
     await b3.close();
     report.firstViewport = {
