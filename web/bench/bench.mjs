@@ -216,13 +216,15 @@ function phasesInPage() {
  * @param {BareBrowser} browser
  */
 async function firstViewport(browser, targetId, url, shotName = '') {
+  const m0 = await machine();
   const { value: t, sessionId } = await browser.navigateAndEvaluate(targetId, url, WAIT_FOR_MARK);
+  const stolenMs = stolenTime(m0, await machine());
   const phases = await browser.evaluate(sessionId, `(${phasesInPage})()`);
   if (shotName) {
     await mkdir(OUT, { recursive: true });
     await browser.screenshot(sessionId, join(OUT, shotName + '.png'));
   }
-  return { t, phases };
+  return { t, phases, stolenMs };
 }
 
 /**
@@ -234,14 +236,16 @@ async function firstViewport(browser, targetId, url, shotName = '') {
 async function playwrightFirstViewport(context, url) {
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
+  const m0 = await machine();
   await page.goto(url, { waitUntil: 'commit' });
   const { result, exceptionDetails } = await cdp.send('Runtime.evaluate', {
     expression: WAIT_FOR_MARK, awaitPromise: true, returnByValue: true, timeout: 30000,
   });
+  const stolenMs = stolenTime(m0, await machine());
   await cdp.detach();
   if (exceptionDetails) throw new Error('waiting for the first viewport: ' + exceptionDetails.text);
   const phases = await page.evaluate(phasesInPage);
-  return { page, t: result.value, phases };
+  return { page, t: result.value, phases, stolenMs };
 }
 
 /**
@@ -263,19 +267,24 @@ async function machine() {
   return m;
 }
 
+/** The CPU time stolen between two machine() readings, in ms (clock ticks of 10 ms, all cores). */
+const stolenTime = (m0, m1) => (m1.steal - m0.steal) * 10;
+
 /** The share of CPU time stolen between two machine() readings, in %. */
 const stolen = (m0, m1) => (m1.total > m0.total ? (100 * (m1.steal - m0.steal)) / (m1.total - m0.total) : 0);
 
 /**
  * Median and worst of runs of firstViewport, with the median of each
- * phase, the load average before and after and the CPU time stolen.
- * @param {{t: number, phases: Record<string, number>}[]} runs
+ * phase, the load average before and after and the CPU time stolen
+ * (in all and during each run).
+ * @param {{t: number, phases: Record<string, number>, stolenMs: number}[]} runs
  */
 function summary(runs, m0, m1) {
   const ts = runs.map((r) => r.t);
+  const stolenMs = runs.map((r) => r.stolenMs);
   const phases = {};
   for (const k of Object.keys(runs[0].phases)) phases[k] = median(runs.map((r) => r.phases[k]));
-  return { runs: ts, median: median(ts), max: Math.max(...ts), phases, loadavg: { before: m0.load, after: m1.load }, stolenPercent: stolen(m0, m1) };
+  return { runs: ts, median: median(ts), max: Math.max(...ts), phases, loadavg: { before: m0.load, after: m1.load }, stolenPercent: stolen(m0, m1), stolenMs };
 }
 
 const GOAL = 300;
@@ -284,7 +293,7 @@ function viewportLine(name, s) {
   const met = s.median <= GOAL ? (s.max <= GOAL ? 'met' : 'met by the median, not by the worst') : 'NOT met';
   return `${name}: ${s.runs.length} runs, median ${ms(s.median)}, max ${ms(s.max)} (goal <= ${GOAL} ms: ${met}); load ${s.loadavg.before.join(' ')} -> ${s.loadavg.after.join(' ')}, CPU time stolen ${s.stolenPercent.toFixed(1)} %\n` +
     `  median phases from navigation start: document ${ms(p.document)}, modules asked ${ms(p.modulesStart)}, all loaded ${ms(p.modules)}, ` +
-    `early.js ran ${ms(p.early)}, first /cells asked ${ms(p.cellsStart)}, answered ${ms(p.cellsEnd)} (read ${ms(p.earlyReply)}), DOMContentLoaded ${ms(p.dcl)}, main ${ms(p.main)}-${ms(p.mainDone)}, render1 ${ms(p.render1)} (${p.renders}), drawn ${ms(p.drawn)}, fp ${ms(p.fp)}, fcp ${ms(p.fcp)}; runs: ${s.runs.map((x) => x.toFixed(0)).join(', ')}`;
+    `early.js ran ${ms(p.early)}, first /cells asked ${ms(p.cellsStart)}, answered ${ms(p.cellsEnd)} (read ${ms(p.earlyReply)}), DOMContentLoaded ${ms(p.dcl)}, main ${ms(p.main)}-${ms(p.mainDone)}, render1 ${ms(p.render1)} (${p.renders}), drawn ${ms(p.drawn)}, fp ${ms(p.fp)}, fcp ${ms(p.fcp)}; runs: ${s.runs.map((x, i) => x.toFixed(0) + (s.stolenMs[i] ? ` (${s.stolenMs[i]} ms stolen)` : '')).join(', ')}`;
 }
 
 const report = { workload: `${ROWS * COLS} cells (${ROWS} x ${COLS}), headless Chromium, viewport 1280x800` };
