@@ -16,7 +16,11 @@
 //     visit driven by Playwright, for comparison. Each with median,
 //     worst, the phases before the mark (Navigation and Resource Timing)
 //     and the load average; once more under a trace for the page's
-//     main-thread CPU time until then. Goal <= 300 ms.
+//     main-thread CPU time until then. Goal <= 300 ms, judged by the
+//     medians of the cold first visit and the warm navigations (a page
+//     opened in a running browser, as a page-load audit measures it); the
+//     cases where a browser's or a server's start-up overlaps the page
+//     are stress cases, printed against the same line.
 //  2. Frame times while scrolling 10,000 rows with the wheel (10 rows per
 //     event) and 1,000,000,000 rows by dragging the scrollbar thumb: the
 //     requestAnimationFrame deltas recorded in the page (paced by the
@@ -419,15 +423,23 @@ try {
       browserLaunch: { median: median(launches), max: Math.max(...launches) },
       mainThreadCpu: t3.taskCpuTotal,
     };
+    const judged = [firstVisit, warm];
+    const verdict = judged.every((c) => c.max <= GOAL) ? 'met by every run'
+      : judged.every((c) => c.median <= GOAL) ? 'met by the median' : 'NOT met';
+    report.firstViewport.verdict = verdict;
     console.log([
-      'first viewport (navigation start to the first viewport of cells drawn; goal <= 300 ms):',
+      'first viewport (navigation start to the first viewport of cells drawn; goal <= 300 ms)',
+      'the goal: a page opened in a running browser, cold (a new, empty context: no cache, no compiled code, a new renderer) and warm:',
       viewportLine('first visit (new empty context, browser running)', firstVisit),
+      viewportLine('repeated navigations, one browser', warm),
+      `goal: ${verdict}`,
+      'stress cases, against the same line: the start-up work of a browser or a server overlapping the page:',
       viewportLine('server just restarted + first visit (browser running)', coldServerFirstVisit),
       viewportLine('fresh browser (launched just before: its own start-up overlaps the page)', coldBrowser),
       viewportLine('server just restarted (warming its recent sheets, the default) + fresh browser', coldServer),
       viewportLine('server just restarted with -warm-sheets 0 + fresh browser', coldServerNoWarm),
-      viewportLine('repeated navigations, one browser', warm),
-      viewportLine('first visit driven by Playwright (for comparison: its instrumentation shares the cores)', playwrightFirstVisit),
+      'for comparison:',
+      viewportLine('first visit driven by Playwright (its instrumentation shares the cores)', playwrightFirstVisit),
       `launching a fresh browser (not counted above): median ${ms(median(launches))}, max ${ms(Math.max(...launches))}; ` +
         `the page's main-thread CPU time until the mark (fresh browser, traced) ${ms(t3.taskCpuTotal)}`,
     ].join('\n'));
