@@ -249,7 +249,7 @@ async function playwrightFirstViewport(context, url) {
   await cdp.detach();
   if (exceptionDetails) throw new Error('waiting for the first viewport: ' + exceptionDetails.text);
   const phases = await page.evaluate(phasesInPage);
-  return { page, t: result.value, phases, stolenMs };
+  return { t: result.value, phases, stolenMs };
 }
 
 /**
@@ -341,7 +341,7 @@ try {
           await server.start();
         }
         const p = await b.newContextPage();
-        runs.push(await firstViewport(b, p.targetId, `${server.url}/?sheet=${SHEET}`, !restart && i === 0 ? 'bench-first-viewport' : ''));
+        runs.push(await firstViewport(b, p.targetId, url, !restart && i === 0 ? 'bench-first-viewport' : ''));
         await p.close();
       }
       await b.close();
@@ -361,7 +361,7 @@ try {
         const t0 = performance.now();
         const b = await BareBrowser.launch();
         if (!restartArgs) launches.push(performance.now() - t0);
-        runs.push(await firstViewport(b, b.firstPage, `${server.url}/?sheet=${SHEET}`));
+        runs.push(await firstViewport(b, b.firstPage, url));
         await b.close();
       }
       server.args = saved;
@@ -412,7 +412,7 @@ try {
     const b3 = await launch();
     const p3 = await b3.context.newPage();
     const t3 = await traced(b3.context, p3, async () => {
-      await p3.goto(`${server.url}/?sheet=${SHEET}`, { waitUntil: 'commit' });
+      await p3.goto(url, { waitUntil: 'commit' });
       const cdp = await b3.context.newCDPSession(p3);
       await cdp.send('Runtime.evaluate', { expression: WAIT_FOR_MARK, awaitPromise: true, timeout: 30000 });
       await cdp.detach();
@@ -449,7 +449,7 @@ try {
   {
     const b = await launch();
     const page = await b.context.newPage();
-    await page.goto(`${server.url}/?sheet=${SHEET}`);
+    await page.goto(url);
     await settled(page);
     const box = await page.locator('[role="grid"]').boundingBox();
     await page.mouse.move(box.x + 400, box.y + 300);
@@ -515,7 +515,7 @@ try {
   {
     const b = await launch();
     const page = await b.context.newPage();
-    await page.goto(`${server.url}/?sheet=${SHEET}`);
+    await page.goto(url);
     await settled(page);
     await page.keyboard.press('Control+g');
     await page.keyboard.type('A250');

@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CHROMIUM_ARGS } from '../test/harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS } from '../test/harness.mjs';
 
 const VIEWPORT = { width: 1280, height: 800, deviceScaleFactor: 1, mobile: false };
 
@@ -23,7 +23,7 @@ const VIEWPORT = { width: 1280, height: 800, deviceScaleFactor: 1, mobile: false
 export class BareBrowser {
   static async launch() {
     const profile = await mkdtemp(join(tmpdir(), 'sheetlog-bare-chromium-'));
-    const proc = spawn(process.env.CHROMIUM || '/usr/bin/chromium',
+    const proc = spawn(CHROMIUM,
       [...CHROMIUM_ARGS, '--headless', '--remote-debugging-pipe', `--user-data-dir=${profile}`, 'about:blank'],
       { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] });
     const b = new BareBrowser(proc, profile);
@@ -99,17 +99,20 @@ export class BareBrowser {
     const { sessionId } = await this.send('Target.attachToTarget', { targetId, flatten: true });
     await this.send('Emulation.setDeviceMetricsOverride', VIEWPORT, sessionId);
     await this.send('Page.navigate', { url }, sessionId);
+    // Until the navigation commits, the page is still about:blank, or has
+    // no context at all.
     const guarded = `location.href === ${JSON.stringify(url)} ? (${expression}) : null`;
-    for (let tries = 0; ; tries++) {
+    const deadline = Date.now() + 30000;
+    for (;;) {
       try {
         const { result, exceptionDetails } = await this.send('Runtime.evaluate',
           { expression: guarded, awaitPromise: true, returnByValue: true, timeout: 30000 }, sessionId);
         if (exceptionDetails) throw new Error(exceptionDetails.exception?.description ?? exceptionDetails.text);
         if (result.value !== null) return { value: result.value, sessionId };
       } catch (err) {
-        // Until the navigation commits, the page may have no context.
-        if (!/execution context/i.test(String(err)) || tries > 2000) throw err;
+        if (!/execution context/i.test(String(err))) throw err;
       }
+      if (Date.now() > deadline) throw new Error(`${url}: no answer in 30 s`);
       await sleep(5);
     }
   }

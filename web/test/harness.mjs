@@ -17,6 +17,9 @@ const required = (name) => {
 
 export const OUT = process.env.WEB_OUT || join(process.cwd(), '..', 'build', 'web');
 
+/** Debian's Chromium (make test-web sets CHROMIUM). */
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
 /**
  * A running cmd/server. stop() ends it (SIGTERM, then SIGKILL); start()
  * starts it again on the same port and data directory.
@@ -170,10 +173,9 @@ export const CHROMIUM_ARGS = [
  * @param {string[]} [extra] more command-line flags
  */
 export async function launch(extra = []) {
-  const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
   const profile = await mkdtemp(join(tmpdir(), 'sheetlog-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath, headless: true, args: [...CHROMIUM_ARGS, ...extra],
+    executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extra],
     viewport: { width: 1280, height: 800 }, timeout: 60000,
     // Playwright hides scrollbars in headless mode; the tests drag the thumb.
     ignoreDefaultArgs: ['--hide-scrollbars'],
@@ -193,9 +195,8 @@ export async function launch(extra = []) {
  * @returns {Promise<{newContext: () => Promise<import('playwright-core').BrowserContext>, close: () => Promise<void>}>}
  */
 export async function launchShared(extra = []) {
-  const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
   const browser = await chromium.launch({
-    executablePath, headless: true, args: [...CHROMIUM_ARGS, ...extra], timeout: 60000,
+    executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extra], timeout: 60000,
     ignoreDefaultArgs: ['--hide-scrollbars'],
   });
   return {

@@ -133,10 +133,10 @@ export class Grid {
     this.frame = 0;
     this.viewportKey = '';
     this.drawn = false;
-    /** @type {() => void} */
+    /** @type {() => void} resolves firstDraw */
     this.onDrawn = () => {};
     /** @type {Promise<void>} resolves once the frame that shows the first complete viewport is out */
-    this.firstDraw = new Promise((resolve) => { this.onDrawn = () => resolve(); });
+    this.firstDraw = new Promise((resolve) => { this.onDrawn = resolve; });
     this.holdUntil = performance.now() + FIRST_DRAW_HOLD_MS;
     this.holdTimer = 0;
     /** @type {null | {row: number, col: number, original: string, typed: boolean}} */
